@@ -1,0 +1,508 @@
+"""Reading the strong beams of an ATL10 (or ATL07) granule into a table, with h5coro.
+
+h5coro reads only the byte ranges of the datasets it is asked for, many at once, which is
+what makes reading straight from S3 fast. It has three traps that this module handles for
+the reader of the tutorial:
+
+* it does not apply fill values (and cannot read the ``_FillValue`` attributes of NSIDC
+  subsetter files), so the fill rules come from :mod:`icesat2_tutorial.products`;
+* a dataset that is missing comes back as ``None`` with a warning, not an error, so a beam
+  without its segment group has to be recognised and skipped;
+* errors surface as low-level exceptions (``struct.error``, ``FatalError``, ``TypeError``);
+  they are turned into the package's own, naming the granule.
+
+Two ``readDatasets`` calls are made per granule: a tiny one for the spacecraft orientation,
+the time epoch and the product's signature dataset, then one call for every variable of the
+strong beams together. The first call is needed because the orientation decides which beams
+are strong; reading all six beams in one call instead would fetch about a third more data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from h5coro import h5coro
+
+from .access import Access, Location, granule_name, locate
+from .exceptions import (
+    AccessError,
+    GranuleError,
+    GranuleNotFoundError,
+    GranuleTimeoutError,
+    NotHDF5Error,
+    OrientationError,
+    WrongProductError,
+)
+from .products import (
+    BEAMS,
+    FLOAT32_FILL,
+    GPS_EPOCH_PATH,
+    PRODUCTS,
+    SC_ORIENT_NAMES,
+    SC_ORIENT_PATH,
+    Product,
+    get_product,
+    strong_beams,
+)
+from .times import delta_time_to_utc
+
+# h5coro logs a warning for every missing dataset and an error for every failed S3 read;
+# this package reports those problems itself (skipped beams, GranuleError), so h5coro's own
+# messages would only be noise on a learner's screen. A user who configured the level keeps it.
+if logging.getLogger("h5coro").level == logging.NOTSET:
+    logging.getLogger("h5coro").setLevel(logging.CRITICAL)
+
+#: Default limit for reading one granule, in seconds: long enough for a full granule over a
+#: slow HTTPS link, short enough that a stalled read never hangs a notebook.
+DEFAULT_TIMEOUT_S = 300.0
+
+OnTransition = Literal["raise", "empty"]
+
+
+def _columns(product: Product) -> list[str]:
+    """Column order of the table: time first, delta_time replaced by it, beam last."""
+    return ["time"] + [c for c in product.columns if c != "delta_time"] + ["beam"]
+
+
+def empty_segments(product: str | Product = "ATL10") -> pd.DataFrame:
+    """An empty segment table with the right columns and dtypes."""
+    prod = get_product(product) if isinstance(product, str) else product
+    data: dict[str, Any] = {"time": np.array([], dtype="datetime64[ns]")}
+    for v in prod.variables:
+        if v.column != "delta_time":
+            data[v.column] = np.array([], dtype=v.dtype)
+    data["beam"] = pd.Categorical([], categories=BEAMS)
+    return pd.DataFrame(data)
+
+
+def read_granule(
+    source: Any,
+    product: str = "ATL10",
+    *,
+    access: Access = "auto",
+    credentials: dict[str, str] | None = None,
+    token: str | None = None,
+    on_transition: OnTransition = "raise",
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+) -> pd.DataFrame:
+    """Read the strong-beam segments of one ATL10 (or ATL07) granule.
+
+    Parameters
+    ----------
+    source:
+        A local path, an ``s3://bucket/key`` URL (read in place with h5coro's S3 driver),
+        an ``https://`` URL (h5coro's HTTP driver with an Earthdata Login token), or an
+        ``earthaccess`` search result (S3 in us-west-2, HTTPS elsewhere; see
+        :func:`icesat2_tutorial.access.locate`).
+    product:
+        ``"ATL10"`` (sea ice freeboard) or ``"ATL07"`` (sea ice height).
+    access, credentials, token:
+        How to reach a remote granule; see :func:`icesat2_tutorial.access.locate`.
+    on_transition:
+        What to do when the spacecraft was turning (``sc_orient`` = 2) and no beam is known
+        to be strong: ``"raise"`` an :class:`~icesat2_tutorial.exceptions.OrientationError`,
+        or return an ``"empty"`` table with a warning.
+    timeout:
+        Give up after this many seconds (``None``: wait as long as it takes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per strong-beam segment whose value and length are not fill, with columns
+
+        ========================== ================ =================================
+        ``time``                   datetime64[ns]   UTC (leap seconds applied)
+        ``latitude``               float64          degrees north
+        ``longitude``              float64          degrees east, -180..180
+        ``seg_dist_x``             float64          along-track distance, m
+        ``height_segment_length_seg`` float32       segment length, m
+        ``beam_fb_height``         float32          freeboard, m (ATL10)
+        ``height_segment_height``  float32          height above sea surface, m (ATL07)
+        ``height_segment_type``    int8             surface type (1 ice, 2-9 leads)
+        ``beam_fb_quality_flag``   int8             ATL10 only
+        ``beam``                   category         ``gt1l`` ... ``gt3r``
+        ========================== ================ =================================
+
+        ``DataFrame.attrs`` records the granule, product, ``sc_orient``, the strong beams,
+        the beams that had no segment group, and per beam how many segments were read and
+        how many were dropped as fill.
+
+    Raises
+    ------
+    GranuleNotFoundError
+        The file, S3 object or URL does not exist.
+    NotHDF5Error
+        Not an HDF5 file, or truncated/corrupt beyond parsing.
+    WrongProductError
+        An HDF5 file, but not a granule of ``product`` (e.g. ATL07 read as ATL10, or ATL06).
+    OrientationError
+        ``sc_orient`` is 2 (transition) and ``on_transition="raise"``.
+    AccessError
+        Credentials missing or refused, or the network failed.
+    GranuleTimeoutError
+        The read took longer than ``timeout``.
+
+    Examples
+    --------
+    >>> import icesat2_tutorial as it
+    >>> paths = it.make_fixture_granules("fixtures", n=1)       # doctest: +SKIP
+    >>> segments = it.read_granule(paths[0])                   # doctest: +SKIP
+    >>> sorted(segments["beam"].unique())                      # doctest: +SKIP
+    ['gt1l', 'gt2l', 'gt3l']
+    """
+    prod = get_product(product)
+    if on_transition not in ("raise", "empty"):
+        raise ValueError(f"on_transition must be 'raise' or 'empty', not {on_transition!r}")
+    name = granule_name(source)
+    location = locate(source, access=access, credentials=credentials, token=token)
+    if timeout is None:
+        return _read(location, prod, on_transition)
+    return _with_timeout(lambda: _read(location, prod, on_transition), timeout, name)
+
+
+def _with_timeout(func: Any, timeout: float, name: str) -> pd.DataFrame:
+    """Run ``func`` in a daemon thread; raise GranuleTimeoutError if it outlives ``timeout``.
+
+    A daemon thread, so that a read stuck in the network cannot keep the interpreter alive.
+    """
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = func()
+        except BaseException as exc:  # handed to the caller's thread below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"read {name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise GranuleTimeoutError(name, f"reading took longer than {timeout:g} s; gave up")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _open(location: Location) -> h5coro.H5Coro:
+    """Open the granule with h5coro, turning low-level failures into GranuleErrors."""
+    try:
+        return h5coro.H5Coro(location.resource, location.driver, credentials=location.credentials)
+    except GranuleError:
+        raise
+    except FileNotFoundError:
+        raise GranuleNotFoundError(location.name, "no such file") from None
+    except IsADirectoryError:
+        raise NotHDF5Error(location.name, "is a directory, not an HDF5 granule") from None
+    except Exception as exc:
+        raise _diagnose(location, exc) from None
+
+
+def _diagnose(location: Location, exc: BaseException) -> GranuleError:
+    """Explain a failure to open or read a granule in words a user can act on."""
+    text = str(exc)
+    if "unsupported superblock version" in text:
+        return NotHDF5Error(
+            location.name,
+            f"HDF5 {text.strip()} (files written with libver='latest' cannot be read by "
+            "h5coro; NASA's granules use superblock version 0 or 2)",
+        )
+    if location.kind == "s3":
+        return _diagnose_s3(location, exc)
+    if location.kind == "https":
+        return _diagnose_https(location, exc)
+    if "invalid file signature" in text:
+        return NotHDF5Error(location.name, "not an HDF5 file (no HDF5 signature)")
+    return NotHDF5Error(
+        location.name,
+        f"cannot be parsed as HDF5; the file may be truncated or corrupt "
+        f"({type(exc).__name__}: {text[:200]})",
+    )
+
+
+def _diagnose_s3(location: Location, exc: BaseException) -> GranuleError:
+    """h5coro's S3 driver swallows boto3's error; ask S3 once more what is wrong."""
+    import boto3
+    import botocore.exceptions
+
+    bucket, _, key = location.resource.partition("/")
+    creds = location.credentials or {}
+    kwargs = {
+        "aws_access_key_id": creds.get("accessKeyId", creds.get("aws_access_key_id")),
+        "aws_secret_access_key": creds.get("secretAccessKey", creds.get("aws_secret_access_key")),
+        "aws_session_token": creds.get("sessionToken", creds.get("aws_session_token")),
+    }
+    try:
+        client = boto3.session.Session(**kwargs).client(
+            "s3",
+            config=botocore.config.Config(
+                connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}
+            ),
+        )
+        client.head_object(Bucket=bucket, Key=key)
+    except botocore.exceptions.ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = err.response.get("Error", {}).get("Code", "")
+        if status == 404 or code in ("404", "NoSuchKey", "NoSuchBucket"):
+            return GranuleNotFoundError(location.name, "no such S3 object")
+        if status == 403:
+            return AccessError(
+                location.name,
+                "S3 refused access (403): the credentials are missing or expired, or this "
+                "machine is not in us-west-2 where NASA allows direct S3 reads",
+            )
+        return AccessError(location.name, f"S3 error {code or status}")
+    except Exception as err:  # no network, no endpoint, no credentials at all
+        return AccessError(location.name, f"S3 is not reachable ({type(err).__name__})")
+    return NotHDF5Error(
+        location.name,
+        f"the S3 object exists but cannot be parsed as HDF5 ({type(exc).__name__})",
+    )
+
+
+def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
+    """h5coro's HTTP driver says only 'failed to read'; ask the server for the status."""
+    import requests
+
+    headers = {"Range": "bytes=0-7"}
+    if isinstance(location.credentials, str):
+        headers["Authorization"] = f"Bearer {location.credentials}"
+    try:
+        r = requests.get(location.resource, headers=headers, timeout=10, allow_redirects=True)
+    except requests.RequestException as err:
+        return AccessError(location.name, f"the server is not reachable ({type(err).__name__})")
+    if r.status_code == 404:
+        return GranuleNotFoundError(location.name, "no such URL (HTTP 404)")
+    if r.status_code in (401, 403):
+        return AccessError(
+            location.name,
+            f"the server refused access (HTTP {r.status_code}): log in with "
+            "earthaccess.login() or pass an Earthdata Login token",
+        )
+    if r.status_code >= 400:
+        return AccessError(location.name, f"HTTP {r.status_code}")
+    if not r.content.startswith(b"\x89HDF\r\n\x1a\n"):
+        return NotHDF5Error(location.name, "not an HDF5 file (no HDF5 signature)")
+    return NotHDF5Error(
+        location.name, f"cannot be parsed as HDF5; truncated or corrupt ({type(exc).__name__})"
+    )
+
+
+def _read_many(h5: h5coro.H5Coro, paths: list[str], location: Location) -> dict[str, Any]:
+    """One ``readDatasets`` call; missing datasets map to ``None``."""
+    try:
+        promise = h5.readDatasets(paths, block=True)
+        return {p: promise[p] for p in paths}
+    except GranuleError:
+        raise
+    except Exception as exc:
+        raise _diagnose(location, exc) from None
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def hdf5_end_of_file_address(header: bytes) -> int | None:
+    """The end-of-file address an HDF5 superblock records (bytes), or ``None`` if unknown.
+
+    A file shorter than this address was cut off (an interrupted download or copy). Knowing
+    it up front matters: h5coro would return a truncated dataset as missing, and a beam
+    that looks missing would be skipped instead of reported.
+    """
+    if not header.startswith(HDF5_SIGNATURE) or len(header) < 16:
+        return None
+    version = header[8]
+    if version in (0, 1):
+        size_of_offsets = header[13]
+        # v0: 24 bytes of fixed fields, v1 has 4 more; then base, free-space, EOF addresses
+        start = 24 if version == 0 else 28
+        pos = start + 2 * size_of_offsets
+    elif version in (2, 3):
+        size_of_offsets = header[9]
+        pos = 12 + 2 * size_of_offsets  # after base address and superblock extension address
+    else:
+        return None
+    if size_of_offsets not in (2, 4, 8) or len(header) < pos + size_of_offsets:
+        return None
+    return int.from_bytes(header[pos:pos + size_of_offsets], "little")
+
+
+def _check_not_truncated(location: Location) -> None:
+    """For local files: compare the file size with the superblock's end-of-file address."""
+    if location.kind != "local":
+        return
+    import os
+
+    try:
+        with open(location.resource, "rb") as f:
+            header = f.read(96)
+        size = os.path.getsize(location.resource)
+    except OSError as exc:
+        raise NotHDF5Error(location.name, f"cannot be opened ({exc.strerror})") from None
+    if not header.startswith(HDF5_SIGNATURE):
+        raise NotHDF5Error(
+            location.name, "empty file" if size == 0 else "not an HDF5 file (no HDF5 signature)"
+        )
+    eof = hdf5_end_of_file_address(header)
+    if eof is not None and size < eof:
+        raise NotHDF5Error(
+            location.name,
+            f"truncated: the file has {size} bytes but its HDF5 superblock says {eof}",
+        )
+
+
+def _read(location: Location, prod: Product, on_transition: OnTransition) -> pd.DataFrame:
+    _check_not_truncated(location)
+    h5 = _open(location)
+    try:
+        return _read_open(h5, location, prod, on_transition)
+    finally:
+        h5.close()
+
+
+def _read_open(
+    h5: h5coro.H5Coro, location: Location, prod: Product, on_transition: OnTransition
+) -> pd.DataFrame:
+    name = location.name
+    others = [p for p in PRODUCTS.values() if p is not prod]
+    first = _read_many(
+        h5, [SC_ORIENT_PATH, GPS_EPOCH_PATH, prod.signature] + [p.signature for p in others],
+        location,
+    )
+    _check_product(name, prod, first, others)
+    sc_orient = int(np.asarray(first[SC_ORIENT_PATH]).ravel()[0])
+    gps_epoch = float(np.asarray(first[GPS_EPOCH_PATH]).ravel()[0])
+
+    attrs: dict[str, Any] = {
+        "granule": name,
+        "product": prod.short_name,
+        "sc_orient": sc_orient,
+        "orientation": SC_ORIENT_NAMES.get(sc_orient, "unknown"),
+    }
+    try:
+        beams = strong_beams(sc_orient)
+    except KeyError:
+        problem = (
+            f"sc_orient={sc_orient} ({attrs['orientation']}): the spacecraft was turning, "
+            "so no beam is known to be strong"
+        )
+        if on_transition == "raise":
+            raise OrientationError(name, problem) from None
+        warnings.warn(f"{name}: {problem}; returning no segments", stacklevel=4)
+        table = empty_segments(prod)
+        table.attrs.update(attrs, strong_beams=[], missing_beams=[], beam_counts={})
+        return table
+
+    paths = [prod.beam_path(b, v) for b in beams for v in prod.variables]
+    values = _read_many(h5, paths, location)
+
+    tables, missing, counts = [], [], {}
+    for beam in beams:
+        arrays = {v.column: values[prod.beam_path(beam, v)] for v in prod.variables}
+        absent = [c for c, a in arrays.items() if a is None]
+        if len(absent) == len(arrays):
+            if _group_exists(h5, beam, prod.segment_group, location):
+                raise NotHDF5Error(
+                    name, f"{beam}/{prod.segment_group} exists but none of its datasets "
+                    "could be read; corrupt granule",
+                )
+            missing.append(beam)  # real subsets lack the whole group in some beams
+            continue
+        if absent:
+            raise WrongProductError(
+                name,
+                f"{beam}/{prod.segment_group} lacks {', '.join(absent)}: not the "
+                f"{prod.short_name} v{prod.version} layout",
+            )
+        table, n_read = _beam_table(name, prod, beam, arrays, gps_epoch)
+        counts[beam] = {"read": n_read, "kept": len(table), "fill": n_read - len(table)}
+        tables.append(table)
+
+    out = pd.concat(tables, ignore_index=True) if tables else empty_segments(prod)
+    out.attrs.update(attrs, strong_beams=list(beams), missing_beams=missing, beam_counts=counts)
+    return out
+
+
+def _group_exists(h5: h5coro.H5Coro, beam: str, group: str, location: Location) -> bool:
+    """Whether ``beam/group`` exists (h5coro can list groups, though not attributes, of v2 files)."""
+    try:
+        _, _, groups = h5.list(beam, w_attr=False)
+    except Exception:
+        return False  # the beam group itself is absent or unreadable: nothing to read there
+    return group in groups
+
+
+def _check_product(name: str, prod: Product, first: dict[str, Any], others: list[Product]) -> None:
+    """Refuse files that are not granules of ``prod``, saying what they look like instead."""
+    if first[prod.signature] is not None and first[SC_ORIENT_PATH] is not None \
+            and first[GPS_EPOCH_PATH] is not None:
+        return
+    for other in others:
+        if first[other.signature] is not None:
+            raise WrongProductError(
+                name, f"is an {other.short_name} granule, not {prod.short_name} "
+                f"(read it with product={other.short_name!r})",
+            )
+    if first[SC_ORIENT_PATH] is None:
+        raise WrongProductError(
+            name, f"not an ICESat-2 {prod.short_name} granule: it has no {SC_ORIENT_PATH}"
+        )
+    lacking = prod.signature if first[prod.signature] is None else GPS_EPOCH_PATH
+    raise WrongProductError(
+        name, f"not an {prod.short_name} granule (it lacks {lacking}); ATL03 or ATL06?"
+    )
+
+
+def _beam_table(
+    name: str, prod: Product, beam: str, arrays: dict[str, Any], gps_epoch: float
+) -> tuple[pd.DataFrame, int]:
+    """One beam's arrays -> table without fill segments; also returns the count read."""
+    lengths = {c: len(a) for c, a in arrays.items()}
+    n = lengths["delta_time"]
+    if any(v != n for v in lengths.values()):
+        raise NotHDF5Error(name, f"{beam}: datasets differ in length {lengths}; corrupt granule")
+
+    cols = {v.column: np.asarray(arrays[v.column]).astype(v.dtype, copy=False)
+            for v in prod.variables}
+    keep = np.ones(n, dtype=bool)
+    for v in prod.variables:
+        if v.drop_fill:
+            a = cols[v.column]
+            # compare in float32: float32 max cast to float64 is not the decimal 3.4028235e38
+            keep &= np.isfinite(a) & (a < FLOAT32_FILL)
+    data: dict[str, Any] = {"time": delta_time_to_utc(cols["delta_time"][keep], gps_epoch)}
+    for v in prod.variables:
+        if v.column != "delta_time":
+            data[v.column] = cols[v.column][keep]
+    data["beam"] = pd.Categorical([beam] * int(keep.sum()), categories=BEAMS)
+    return pd.DataFrame(data), n
+
+
+def summarize_beams(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-beam summary of a table from :func:`read_granule` (segments, mean value, times).
+
+    Parameters
+    ----------
+    table:
+        Output of :func:`read_granule` (one granule or several concatenated).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by beam: ``segments``, ``mean`` and ``std`` of the measured value (m),
+        ``mean_length`` (m), ``first_time`` and ``last_time`` (UTC).
+    """
+    value = "beam_fb_height" if "beam_fb_height" in table else "height_segment_height"
+    g = table.groupby("beam", observed=True)
+    return pd.DataFrame({
+        "segments": g.size(),
+        f"mean_{value}": g[value].mean().astype("float64").round(3),
+        "mean_segment_length": g["height_segment_length_seg"].mean().astype("float64").round(1),
+        "first_time": g["time"].min(),
+        "last_time": g["time"].max(),
+    })
+
