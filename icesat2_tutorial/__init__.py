@@ -20,6 +20,7 @@ from .exceptions import (
     OrientationError,
     WrongProductError,
 )
+from .fixtures import fixture_search_results, make_fixture_granules
 from .products import ATL07, ATL10, PRODUCTS, get_product, strong_beams
 from .reader import read_granule, summarize_beams
 from .times import delta_time_to_utc
@@ -40,8 +41,10 @@ __all__ = [
     "OrientationError",
     "WrongProductError",
     "delta_time_to_utc",
+    "fixture_search_results",
     "get_product",
     "locate",
+    "make_fixture_granules",
     "read_granule",
     "strong_beams",
     "summarize_beams",

@@ -57,6 +57,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .products import NSIDC_S3_BUCKET
+
 __all__ = [
     "DEFAULT_BUCKET",
     "HOST",
@@ -75,7 +77,7 @@ HOST = "127.0.0.1"
 REGION = "us-west-2"
 
 #: NSIDC's protected bucket, where ICESat-2 granules live in Earthdata Cloud.
-DEFAULT_BUCKET = "nsidc-cumulus-prod-protected"
+DEFAULT_BUCKET = NSIDC_S3_BUCKET
 
 # How often the serving loops check for a stop request. The stdlib default (0.5 s) would
 # make every stop() take up to half a second, which adds up over a test-suite.

@@ -37,6 +37,9 @@ STRONG_BEAMS: dict[int, tuple[str, ...]] = {
 }
 SC_ORIENT_NAMES: dict[int, str] = {0: "backward", 1: "forward", 2: "transition"}
 
+#: NSIDC's Earthdata Cloud bucket (AWS us-west-2) that holds ATL07/ATL10 granules.
+NSIDC_S3_BUCKET = "nsidc-cumulus-prod-protected"
+
 #: Granule-level datasets the reader needs (paths from the file root).
 SC_ORIENT_PATH = "orbit_info/sc_orient"
 GPS_EPOCH_PATH = "ancillary_data/atlas_sdp_gps_epoch"
