@@ -368,12 +368,8 @@ def _read_open(
     h5: h5coro.H5Coro, location: Location, prod: Product, on_transition: OnTransition
 ) -> pd.DataFrame:
     name = location.name
-    others = [p for p in PRODUCTS.values() if p is not prod]
-    first = _read_many(
-        h5, [SC_ORIENT_PATH, GPS_EPOCH_PATH, prod.signature] + [p.signature for p in others],
-        location,
-    )
-    _check_product(name, prod, first, others)
+    first = _read_many(h5, [SC_ORIENT_PATH, GPS_EPOCH_PATH, prod.signature], location)
+    _check_product(h5, location, prod, first)
     sc_orient = int(np.asarray(first[SC_ORIENT_PATH]).ravel()[0])
     gps_epoch = float(np.asarray(first[GPS_EPOCH_PATH]).ravel()[0])
 
@@ -436,13 +432,18 @@ def _group_exists(h5: h5coro.H5Coro, beam: str, group: str, location: Location) 
     return group in groups
 
 
-def _check_product(name: str, prod: Product, first: dict[str, Any], others: list[Product]) -> None:
+def _check_product(
+    h5: h5coro.H5Coro, location: Location, prod: Product, first: dict[str, Any]
+) -> None:
     """Refuse files that are not granules of ``prod``, saying what they look like instead."""
-    if first[prod.signature] is not None and first[SC_ORIENT_PATH] is not None \
-            and first[GPS_EPOCH_PATH] is not None:
+    if all(first[p] is not None for p in (prod.signature, SC_ORIENT_PATH, GPS_EPOCH_PATH)):
         return
+    name = location.name
+    # only on failure: look for the other products' signatures to name what the file is
+    others = [p for p in PRODUCTS.values() if p is not prod]
+    found = _read_many(h5, [p.signature for p in others], location)
     for other in others:
-        if first[other.signature] is not None:
+        if found[other.signature] is not None:
             raise WrongProductError(
                 name, f"is an {other.short_name} granule, not {prod.short_name} "
                 f"(read it with product={other.short_name!r})",

@@ -53,8 +53,11 @@ def reference_read(path: str, product: str = "ATL10") -> dict[str, pd.DataFrame]
             keep = np.ones(len(cols["delta_time"]), dtype=bool)
             for c in fill_checked:
                 fill = g[variables[c]].attrs.get("_FillValue")
-                if fill is not None:
-                    keep &= cols[c] != np.asarray(fill).ravel()[0]
+                if fill is None:
+                    # ATL07 declares no _FillValue on segment lengths; float32 max is still
+                    # the products' fill convention, and no segment is 3.4e38 m long
+                    fill = np.finfo(np.float32).max
+                keep &= cols[c] != np.asarray(fill).ravel()[0]
             df = pd.DataFrame({c: v[keep] for c, v in cols.items()})
             df["epoch"] = epoch
             out[beam] = df
