@@ -6,7 +6,10 @@ The functions a tutorial reader calls, re-exported flat (as earthaccess does):
 * :func:`make_fixture_granules` writes synthetic granules with the real layout, so every
   notebook runs offline; :func:`fixture_search_results` gives earthaccess-style search
   results for them;
-* :func:`delta_time_to_utc` converts ICESat-2 times.
+* :func:`delta_time_to_utc` converts ICESat-2 times;
+* :func:`ease2_grid`, :func:`atl20_grid` define grids; :func:`quality_filter` applies the
+  documented quality rules; :func:`grid_segments` grids segments drop-in-the-bucket into
+  length-weighted statistics, through mergeable :class:`PartialSums`.
 """
 
 from .access import Location, locate
@@ -20,7 +23,11 @@ from .exceptions import (
     OrientationError,
     WrongProductError,
 )
+from .bucket import PartialSums
+from .filters import quality_filter
 from .fixtures import fixture_search_results, make_fixture_granules
+from .gridding import grid_segments, segments_to_sums, to_dataset
+from .grids import Grid, atl20_grid, ease2_grid, get_grid
 from .products import ATL07, ATL10, PRODUCTS, get_product, strong_beams
 from .reader import read_granule, summarize_beams
 from .times import delta_time_to_utc
@@ -35,18 +42,27 @@ __all__ = [
     "GranuleError",
     "GranuleNotFoundError",
     "GranuleTimeoutError",
+    "Grid",
     "IceSat2TutorialError",
     "Location",
     "NotHDF5Error",
     "OrientationError",
+    "PartialSums",
     "WrongProductError",
+    "atl20_grid",
     "delta_time_to_utc",
+    "ease2_grid",
     "fixture_search_results",
+    "get_grid",
     "get_product",
+    "grid_segments",
     "locate",
+    "quality_filter",
     "make_fixture_granules",
     "read_granule",
+    "segments_to_sums",
     "strong_beams",
     "summarize_beams",
+    "to_dataset",
     "__version__",
 ]
