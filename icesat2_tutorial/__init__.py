@@ -13,6 +13,7 @@ The functions a tutorial reader calls, re-exported flat (as earthaccess does):
 """
 
 from .access import Location, locate
+from .bucket import PartialSums
 from .exceptions import (
     AccessError,
     GranuleError,
@@ -23,7 +24,6 @@ from .exceptions import (
     OrientationError,
     WrongProductError,
 )
-from .bucket import PartialSums
 from .filters import quality_filter
 from .fixtures import fixture_search_results, make_fixture_granules
 from .gridding import grid_segments, segments_to_sums, to_dataset

@@ -30,7 +30,7 @@ def _compare_with_h5py(path, product="ATL10"):
         for col in rdf.columns.drop(["delta_time", "epoch"]):
             np.testing.assert_array_equal(mine[col].to_numpy(), rdf[col].to_numpy(), err_msg=col)
             assert mine[col].dtype == rdf[col].dtype, col
-        expected = pd.to_datetime([utc(d, e) for d, e in zip(rdf["delta_time"], rdf["epoch"])])
+        expected = pd.to_datetime([utc(d, e) for d, e in zip(rdf["delta_time"], rdf["epoch"], strict=True)])
         assert ((mine["time"] - expected).abs() <= pd.Timedelta("1us")).all()
     return table
 
@@ -57,7 +57,7 @@ def test_matches_h5py(granules, superblock, which):
 
 def test_superblock_versions_give_identical_tables(granules):
     sb0, sb2 = granules
-    for a, b in zip(sb0, sb2):
+    for a, b in zip(sb0, sb2, strict=True):
         pd.testing.assert_frame_equal(read_granule(a), read_granule(b))
 
 
@@ -106,7 +106,7 @@ def test_transition_orientation(tmp_path):
 def test_search_results_read_offline(granules):
     paths = granules[0]
     results = fixture_search_results(paths)
-    for granule, path in zip(results, paths):
+    for granule, path in zip(results, paths, strict=True):
         pd.testing.assert_frame_equal(read_granule(granule), read_granule(path))
 
 
@@ -120,7 +120,7 @@ def test_search_results_read_through_s3_like_on_a_hub(granules, monkeypatch):
         for path in paths:
             s3.upload(path, key=s3_key(path.name))  # the same bucket and key as NSIDC's
         monkeypatch.setenv("ICESAT2_TUTORIAL_IN_REGION", "1")
-        for granule, path in zip(results, paths):
+        for granule, path in zip(results, paths, strict=True):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # nothing noisy on a learner's screen
                 table = read_granule(granule, access="s3", credentials=s3.credentials)

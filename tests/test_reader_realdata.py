@@ -41,7 +41,7 @@ def test_matches_h5py(path, realdata):
         for col in rdf.columns.drop(["delta_time", "epoch"]):
             np.testing.assert_array_equal(mine[col].to_numpy(), rdf[col].to_numpy(), err_msg=col)
             assert mine[col].dtype == rdf[col].dtype, col
-        expected = [utc(d, e) for d, e in zip(rdf["delta_time"], rdf["epoch"])]
+        expected = [utc(d, e) for d, e in zip(rdf["delta_time"], rdf["epoch"], strict=True)]
         diff = (mine["time"] - pd.to_datetime(expected)).abs()
         assert (diff <= pd.Timedelta("1us")).all()  # datetime keeps microseconds
 
