@@ -107,7 +107,55 @@ def _check_latency(latency_s: float) -> float:
 ###############################################################################
 
 
-class LocalS3Server:
+class _BackgroundServer:
+    """What both stand-ins share: a socket server run by a daemon thread, stopped cleanly."""
+
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
+    def _serve(self, server: Any, port: int) -> None:
+        """Run ``server.serve_forever`` in a daemon thread (dies with the interpreter)."""
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL_S},
+            name=f"{type(self).__name__}:{port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _shutdown(self, server: Any) -> None:
+        """Stop the loop, close the port and join the thread."""
+        server.shutdown()  # returns once serve_forever has left its loop
+        server.server_close()  # serve_forever closes it too; this makes it certain
+        if self._thread is not None:
+            self._thread.join(_JOIN_TIMEOUT_S)
+            self._thread = None
+
+    def start(self) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None
+
+
+class LocalS3Server(_BackgroundServer):
     """An S3-compatible server on ``127.0.0.1``, standing in for Earthdata Cloud's S3.
 
     It runs moto's S3 implementation in server mode (a real HTTP server on a free port,
@@ -224,14 +272,7 @@ class LocalS3Server:
         # Port 0: the kernel picks a free port, so there is no race with other processes
         # (werkzeug would print and sys.exit() on a bind failure; with port 0 there is none).
         server = QuietServer(HOST, 0, app, QuietHandler)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL_S},
-            name=f"LocalS3Server:{server.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(server, server.port)
         try:
             self._connect_client()
         except BaseException:
@@ -275,29 +316,9 @@ class LocalS3Server:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-            server.shutdown()  # returns once serve_forever has left its loop
-            server.server_close()  # serve_forever closes it too; this makes it certain
-            if self._thread is not None:
-                self._thread.join(_JOIN_TIMEOUT_S)
-                self._thread = None
-
-    def __enter__(self) -> LocalS3Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+            self._shutdown(server)
 
     # -- what a client needs -------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is serving."""
-        return self._server is not None
 
     @property
     def port(self) -> int:
@@ -670,7 +691,7 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
         logger.debug("HTTP stand-in: %s", _redact(text))
 
 
-class LocalHTTPServer:
+class LocalHTTPServer(_BackgroundServer):
     """A Range-capable file server on ``127.0.0.1``, standing in for Earthdata's HTTPS endpoint.
 
     It serves the files under ``directory`` over plain HTTP (no TLS) on a free port, with
@@ -738,14 +759,7 @@ class LocalHTTPServer:
         if self._server is not None:
             raise RuntimeError("LocalHTTPServer is already running")
         server = _FileServer(self._root, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL_S},
-            name=f"LocalHTTPServer:{server.server_port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serve(server, server.server_port)
         return self
 
     def stop(self) -> None:
@@ -753,29 +767,9 @@ class LocalHTTPServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()  # returns once serve_forever has left its loop
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(_JOIN_TIMEOUT_S)
-            self._thread = None
-
-    def __enter__(self) -> LocalHTTPServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._shutdown(server)
 
     # -- what a client needs -------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is serving."""
-        return self._server is not None
 
     @property
     def port(self) -> int:
