@@ -143,6 +143,9 @@ def _fetch_s3_credentials(endpoint: str | None) -> dict[str, str]:
 
     auth = earthaccess.__auth__
     if not getattr(auth, "authenticated", False):
+        _login_quietly()
+        auth = earthaccess.__auth__
+    if not getattr(auth, "authenticated", False):
         raise AccessError(
             "s3",
             "reading from NASA's S3 needs Earthdata Login: run earthaccess.login() first "
@@ -158,6 +161,29 @@ def _fetch_s3_credentials(endpoint: str | None) -> dict[str, str]:
 
 
 s3_credentials = _S3CredentialCache()
+
+
+def _login_quietly() -> None:
+    """Log in to Earthdata from the environment or ~/.netrc, if either has credentials.
+
+    This is how a Dask worker gets S3 credentials of its own: the task graph carries no
+    credentials, and each worker logs in with what its environment provides (a
+    LocalCluster inherits the notebook's environment; on Coiled, pass them as secrets).
+    """
+    import earthaccess
+
+    if os.environ.get("EARTHDATA_TOKEN") or (
+        os.environ.get("EARTHDATA_USERNAME") and os.environ.get("EARTHDATA_PASSWORD")
+    ):
+        strategy = "environment"
+    elif (Path.home() / ".netrc").exists():
+        strategy = "netrc"
+    else:
+        return
+    try:
+        earthaccess.login(strategy=strategy)
+    except Exception:  # no network, wrong password: reported by the caller as AccessError
+        pass
 
 
 def earthdata_token() -> str | None:

@@ -23,10 +23,19 @@ class GranuleError(IceSat2TutorialError):
         What went wrong, in a sentence.
     """
 
-    def __init__(self, source: str, problem: str) -> None:
+    #: Whether trying again may succeed (a network failure), as opposed to a problem with
+    #: the granule or the credentials that another attempt cannot fix.
+    retryable: bool = False
+
+    def __init__(self, source: str, problem: str, *, retryable: bool | None = None) -> None:
         self.source = str(source)
         self.problem = problem
+        if retryable is not None:
+            self.retryable = retryable
         super().__init__(f"{self.source}: {problem}")
+
+    def __reduce__(self):  # keep source/problem/retryable across pickling (Dask workers)
+        return (_rebuild, (type(self), self.source, self.problem, self.retryable))
 
 
 class GranuleNotFoundError(GranuleError, FileNotFoundError):
@@ -51,3 +60,7 @@ class AccessError(GranuleError):
 
 class GranuleTimeoutError(GranuleError, TimeoutError):
     """Reading the granule took longer than the time allowed."""
+
+
+def _rebuild(cls: type, source: str, problem: str, retryable: bool) -> GranuleError:
+    return cls(source, problem, retryable=retryable)

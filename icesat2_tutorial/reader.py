@@ -255,9 +255,11 @@ def _diagnose_s3(location: Location, exc: BaseException) -> GranuleError:
                 "S3 refused access (403): the credentials are missing or expired, or this "
                 "machine is not in us-west-2 where NASA allows direct S3 reads",
             )
-        return AccessError(location.name, f"S3 error {code or status}")
+        return AccessError(location.name, f"S3 error {code or status}",
+                           retryable=status is not None and int(status) >= 500)
     except Exception as err:  # no network, no endpoint, no credentials at all
-        return AccessError(location.name, f"S3 is not reachable ({type(err).__name__})")
+        return AccessError(location.name, f"S3 is not reachable ({type(err).__name__})",
+                           retryable=True)
     return NotHDF5Error(
         location.name,
         f"the S3 object exists but cannot be parsed as HDF5 ({type(exc).__name__})",
@@ -274,7 +276,8 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
     try:
         r = requests.get(location.resource, headers=headers, timeout=10, allow_redirects=True)
     except requests.RequestException as err:
-        return AccessError(location.name, f"the server is not reachable ({type(err).__name__})")
+        return AccessError(location.name, f"the server is not reachable ({type(err).__name__})",
+                           retryable=True)
     if r.status_code == 404:
         return GranuleNotFoundError(location.name, "no such URL (HTTP 404)")
     if r.status_code in (401, 403):
@@ -284,7 +287,7 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
             "earthaccess.login() or pass an Earthdata Login token",
         )
     if r.status_code >= 400:
-        return AccessError(location.name, f"HTTP {r.status_code}")
+        return AccessError(location.name, f"HTTP {r.status_code}", retryable=r.status_code >= 500)
     if not r.content.startswith(b"\x89HDF\r\n\x1a\n"):
         return NotHDF5Error(location.name, "not an HDF5 file (no HDF5 signature)")
     return NotHDF5Error(
