@@ -151,8 +151,8 @@ def to_dataset(sums: PartialSums, *, extent: Any = None) -> xr.Dataset:
     window = _window(sums, extent)
     r0, r1, c0, c1 = window
     if len(sums):
-        p_numbers = sums.split_key()[0]
-        periods = np.arange(p_numbers.min(), p_numbers.max() + 1)
+        # only the periods with data: a multi-year run of Septembers has no empty Octobers
+        periods = np.unique(sums.split_key()[0])
     else:
         periods = np.empty(0, dtype=np.int64)
     mean_name, std_name, what = _VALUE_NAMES.get(

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import xarray as xr
 
 from .access import granule_name
@@ -371,3 +372,62 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
     return tqdm(total=total, desc="granules", unit="granule")
 
+
+
+def aggregate_periods(ds: xr.Dataset, freq: str | None = "1MS") -> xr.Dataset:
+    """Combine a Dataset's periods into longer ones exactly (e.g. daily grids into monthly).
+
+    Each cell's counts and lengths add up; its mean is the length-weighted mean of the
+    period means; its variance adds the spread of the period means about that mean to the
+    periods' own (the exact merge of :mod:`icesat2_tutorial.bucket`, in two passes). The
+    result equals gridding the same segments with the longer period directly.
+
+    Parameters
+    ----------
+    ds:
+        A gridded Dataset.
+    freq:
+        ``"1MS"`` (calendar months) or another pandas frequency; ``None`` combines every
+        period into one, labelled with the first period's start.
+    """
+    mean_name = "freeboard_mean" if "freeboard_mean" in ds else "height_mean"
+    std_name = mean_name.replace("_mean", "_std")
+    n = ds["segment_count"]
+    w = (n * ds["mean_segment_length"]).fillna(0.0)
+    m = ds[mean_name].fillna(0.0)
+    s = w * ds[std_name].fillna(0.0) ** 2
+
+    def total(da: xr.DataArray) -> xr.DataArray:
+        if freq is None:
+            return da.sum("time").expand_dims(time=ds["time"].to_numpy()[:1])
+        return da.resample(time=freq).sum()
+
+    n_t, w_t, wm_t, s_t = total(n), total(w), total(w * m), total(s)
+    # divide by NaN, not 0, where a cell has no data: the result is NaN and nothing warns
+    # (the division runs later, inside dask, where np.errstate would not reach it)
+    w_safe = w_t.where(w_t > 0)
+    mean_t = wm_t / w_safe
+    # second pass: the spread of each period's mean about the combined mean
+    if freq is None:
+        per_step = mean_t.isel(time=0, drop=True)
+    else:
+        per_step = mean_t.reindex(time=ds["time"].to_numpy(), method="ffill")
+    spread = total(w * (m - per_step.fillna(0.0)) ** 2)
+    std_t = np.sqrt((s_t + spread) / w_safe)
+    length_t = w_t / n_t.where(n_t > 0)
+    has = n_t > 0
+    out = xr.Dataset({
+        "segment_count": n_t.astype(np.int32),
+        "mean_segment_length": length_t.where(has),
+        mean_name: mean_t.where(has),
+        std_name: std_t.where(has),
+        "crs": ds["crs"],
+    })
+    for name in ("segment_count", "mean_segment_length", mean_name, std_name):
+        out[name].attrs = dict(ds[name].attrs)
+    for name in ("x", "y"):
+        out[name].attrs = dict(ds[name].attrs)
+    out["time"].attrs = {"standard_name": "time", "axis": "T",
+                         "long_name": f"start of the {freq or 'whole'} period (UTC)"}
+    out.attrs = dict(ds.attrs, period=freq or "all")
+    return out

@@ -1,0 +1,117 @@
+"""Finding granules: earthaccess searches by region and season, or fixtures offline.
+
+``earthaccess.search_data`` asks NASA's CMR for granules of a collection (``short_name``,
+``version``) that intersect a bounding box and a time range. On a machine without an
+Earthdata Login (this tutorial's CI) the same calls cannot run, so :func:`find_granules`
+falls back to fixture granules and their earthaccess-style search results: the rest of
+the code is the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .exceptions import AccessError
+from .regions import get_region
+
+#: Bounding boxes (west, south, east, north; degrees) for searching named regions. A box
+#: with west > east crosses the antimeridian, which CMR accepts.
+SEARCH_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "antarctic": (-180.0, -90.0, 180.0, -50.0),
+    "arctic": (-180.0, 50.0, 180.0, 90.0),
+}
+
+
+def search_box(region: str) -> tuple[float, float, float, float]:
+    """The search bounding box of a named region (its sector, or the whole polar cap)."""
+    reg = get_region(region)
+    if reg.name in SEARCH_BOXES:
+        return SEARCH_BOXES[reg.name]
+    return (reg.lon_min, max(reg.lat_min, -90.0), reg.lon_max, min(reg.lat_max, 90.0))
+
+
+def have_earthdata_login() -> bool:
+    """Whether Earthdata Login credentials are available (environment or ~/.netrc)."""
+    env = os.environ
+    if env.get("EARTHDATA_TOKEN") or (env.get("EARTHDATA_USERNAME") and env.get("EARTHDATA_PASSWORD")):
+        return True
+    netrc = Path.home() / ".netrc"
+    return netrc.exists() and "urs.earthdata.nasa.gov" in netrc.read_text(errors="ignore")
+
+
+def season_ranges(years: Iterable[int], months: Sequence[int]) -> list[tuple[str, str]]:
+    """``[(start, end), ...]`` date ranges (inclusive days) for the given months of each year.
+
+    Raises
+    ------
+    ValueError
+        For a month outside 1-12 or a year before ICESat-2 (2018).
+    """
+    import calendar
+
+    out = []
+    for year in years:
+        if int(year) < 2018:
+            raise ValueError(f"ICESat-2 data start in October 2018, not in {year}")
+        for month in months:
+            if not 1 <= int(month) <= 12:
+                raise ValueError(f"months are 1-12, not {month}")
+            last = calendar.monthrange(int(year), int(month))[1]
+            out.append((f"{year}-{month:02d}-01", f"{year}-{month:02d}-{last:02d}"))
+    return out
+
+
+def search_granules(
+    bounding_box: tuple[float, float, float, float],
+    temporal: tuple[str, str],
+    short_name: str = "ATL10",
+    version: str = "006",
+) -> list[Any]:
+    """``earthaccess.search_data`` for one box and time range, cloud-hosted granules only.
+
+    Raises
+    ------
+    AccessError
+        When CMR cannot be reached or refuses the query.
+    """
+    import earthaccess
+
+    west, south, east, north = bounding_box
+    if not (-90 <= south < north <= 90):
+        raise ValueError(f"bounding box {bounding_box!r}: need -90 <= south < north <= 90")
+    if temporal[0] > temporal[1]:
+        raise ValueError(f"temporal range {temporal!r} is reversed")
+    try:
+        return list(earthaccess.search_data(
+            short_name=short_name, version=version, cloud_hosted=True,
+            bounding_box=(west, south, east, north), temporal=temporal,
+        ))
+    except Exception as exc:
+        raise AccessError("CMR", f"granule search failed ({type(exc).__name__}: {exc})") from None
+
+
+def fixture_granules_for(
+    out_dir: str | os.PathLike[str],
+    ranges: Sequence[tuple[str, str]],
+    per_range: int,
+    *,
+    product: str = "ATL10",
+    hemisphere: str = "south",
+    size: str | int = "small",
+    seed: int = 0,
+) -> list[Any]:
+    """Fixture granules (and their earthaccess-style results) standing in for a search.
+
+    ``per_range`` granules on successive orbits from the start of each range.
+    """
+    from .fixtures import fixture_search_results, make_fixture_granules
+
+    paths = []
+    for i, (start, _end) in enumerate(ranges):
+        paths += make_fixture_granules(Path(out_dir) / start[:7], n=per_range, product=product,
+                                       size=size, seed=seed + i, start=start,
+                                       hemisphere=hemisphere)
+    return fixture_search_results(paths)
