@@ -122,8 +122,7 @@ def _timeseries(args: argparse.Namespace) -> int:
     from .outputs import write_grids, write_series
     from .plotting import FIXTURE_CAPTION, plot_map, plot_series
     from .regions import regional_series
-    from .search import fixture_granules_for, have_earthdata_login, search_box, search_granules
-    from .search import season_ranges
+    from .search import fixture_granules_for, have_earthdata_login, search_box, search_granules, season_ranges
     from .timeseries import aggregate_periods, build_timeseries
 
     grid = get_grid(args.grid, args.hemisphere)

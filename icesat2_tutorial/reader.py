@@ -224,6 +224,17 @@ def _diagnose(location: Location, exc: BaseException) -> GranuleError:
     )
 
 
+def _is_failed_read(exc: BaseException) -> bool:
+    """Whether h5coro failed because a byte-range read returned nothing (network, access).
+
+    Its S3 driver returns ``None`` for any failed read, which surfaces as a ``TypeError``
+    about ``NoneType``; its HTTP driver raises ``FatalError("Failed to read range ...")``.
+    A corrupt file fails differently: the bytes arrive and cannot be parsed.
+    """
+    text = str(exc)
+    return (isinstance(exc, TypeError) and "NoneType" in text) or "Failed to read range" in text
+
+
 def _diagnose_s3(location: Location, exc: BaseException) -> GranuleError:
     """h5coro's S3 driver swallows boto3's error; ask S3 once more what is wrong."""
     import boto3
@@ -260,6 +271,10 @@ def _diagnose_s3(location: Location, exc: BaseException) -> GranuleError:
     except Exception as err:  # no network, no endpoint, no credentials at all
         return AccessError(location.name, f"S3 is not reachable ({type(err).__name__})",
                            retryable=True)
+    if _is_failed_read(exc):
+        # the object is there now, so the read that failed met a passing network problem
+        return AccessError(location.name, "reading from S3 failed although the object exists "
+                           "(a network error?)", retryable=True)
     return NotHDF5Error(
         location.name,
         f"the S3 object exists but cannot be parsed as HDF5 ({type(exc).__name__})",
@@ -290,6 +305,9 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
         return AccessError(location.name, f"HTTP {r.status_code}", retryable=r.status_code >= 500)
     if not r.content.startswith(b"\x89HDF\r\n\x1a\n"):
         return NotHDF5Error(location.name, "not an HDF5 file (no HDF5 signature)")
+    if _is_failed_read(exc):
+        return AccessError(location.name, "reading over HTTPS failed although the server "
+                           "answers now (a network error?)", retryable=True)
     return NotHDF5Error(
         location.name, f"cannot be parsed as HDF5; truncated or corrupt ({type(exc).__name__})"
     )

@@ -1,0 +1,240 @@
+"""build_timeseries: equal to grid_segments on all segments, on every executor; failures kept."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import threading
+import time
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from icesat2_tutorial import (
+    ease2_grid,
+    fixture_search_results,
+    grid_segments,
+    make_fixture_granules,
+    quality_filter,
+    read_granule,
+)
+from icesat2_tutorial.localservers import LocalS3Server
+from icesat2_tutorial.periods import parse_period
+from icesat2_tutorial.timeseries import GranuleJob, aggregate_periods, build_timeseries, grid_granule
+
+GRID = ease2_grid("south", 25)
+STATS = ["segment_count", "mean_segment_length", "freeboard_mean", "freeboard_std"]
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return make_fixture_granules(tmp_path_factory.mktemp("ts"), n=6, seed=21)
+
+
+@pytest.fixture(scope="module")
+def segments(good):
+    return pd.concat([read_granule(p) for p in good], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, good):
+    """A corrupt, a truncated, a wrong-product and an empty granule, and a missing one."""
+    d = tmp_path_factory.mktemp("bad")
+    corrupt = d / "ATL10-02_20190901000000_00010401_006_01.h5"
+    data = bytearray(good[0].read_bytes())
+    data[:8] = b"NOTHDF5!"
+    corrupt.write_bytes(bytes(data))
+    truncated = d / "ATL10-02_20190901000001_00020401_006_01.h5"
+    truncated.write_bytes(good[1].read_bytes()[:50_000])
+    atl07 = make_fixture_granules(d / "atl07", n=1, product="ATL07", seed=2)[0]
+    empty = d / "ATL10-02_20190901000002_00030401_006_01.h5"
+    empty.write_bytes(b"")
+    missing = d / "ATL10-02_20190901000003_00040401_006_01.h5"
+    return {"corrupt": corrupt, "truncated": truncated, "wrong product": atl07,
+            "empty": empty, "missing": missing}
+
+
+def test_equals_grid_segments_on_all_segments(good, segments):
+    ds = build_timeseries(good, GRID, "1D", filters=None, progress=False).compute()
+    ref = grid_segments(segments, GRID, "1D").compute()
+    for v in STATS:
+        xr.testing.assert_allclose(ds[v], ref[v], rtol=1e-12, atol=1e-12)
+    assert ds.attrs["segments_read"] == len(segments) == int(ds["segment_count"].sum())
+    assert ds.attrs["granules_ok"] == len(good) and ds.attrs["failed_granules"] == []
+
+
+def test_default_filters_equal_quality_filter_then_grid(good, segments):
+    ds = build_timeseries(good, GRID, "1MS", progress=False).compute()
+    kept, report = quality_filter(segments)
+    ref = grid_segments(kept, GRID, "1MS").compute()
+    for v in STATS:
+        xr.testing.assert_allclose(ds[v], ref[v], rtol=1e-12, atol=1e-12)
+    assert ds.attrs["segments_kept"] == len(kept) < len(segments)
+    assert "length_bounds=(4.0, 200.0)" in ds.attrs["filters"]
+
+
+def test_serial_threads_processes_dask_identical(good):
+    from distributed import Client, LocalCluster
+
+    runs = {
+        "serial": build_timeseries(good, GRID, "1D", progress=False),
+        "threads": build_timeseries(good, GRID, "1D", scheduler="threads", workers=2, progress=False),
+        "processes": build_timeseries(good, GRID, "1D", scheduler="processes", workers=2,
+                                      progress=False),
+    }
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        runs["dask"] = build_timeseries(good, GRID, "1D", client=client, progress=False)
+    base = runs.pop("serial").compute()
+    for ds in runs.values():
+        xr.testing.assert_identical(base, ds.compute())  # bit for bit, whatever ran it
+
+
+def test_failed_granules_named_exactly(good, bad):
+    sources = [good[0], bad["corrupt"], good[1], bad["truncated"], bad["wrong product"],
+               good[2], bad["empty"], bad["missing"]]
+    ds = build_timeseries(sources, GRID, "1D", filters=None, progress=False).compute()
+    failed = ds.attrs["failed_granules"]
+    assert len(failed) == 5 == ds.attrs["granules_failed"]
+    names = [f.split(": ", 1)[0] for f in failed]
+    assert names == [bad[k].name for k in ("corrupt", "truncated", "wrong product", "empty",
+                                           "missing")]
+    reasons = dict(f.split(": ", 1) for f in failed)
+    assert "truncated" in reasons[bad["truncated"].name]
+    assert "ATL07 granule" in reasons[bad["wrong product"].name]
+    assert "no such file" in reasons[bad["missing"].name]
+    # the good ones are all in the result, exactly
+    ref = grid_segments(pd.concat([read_granule(p) for p in good[:3]], ignore_index=True),
+                        GRID, "1D").compute()
+    for v in STATS:
+        xr.testing.assert_allclose(ds[v], ref[v], rtol=1e-12, atol=1e-12)
+
+
+def test_search_results_as_input(good):
+    results = fixture_search_results(good)
+    a = build_timeseries(results, GRID, "1D", progress=False).compute()
+    b = build_timeseries(good, GRID, "1D", progress=False).compute()
+    xr.testing.assert_identical(a, b)
+
+
+def test_jobs_carry_no_credentials(good, monkeypatch):
+    """What travels to a worker: the granule and the settings, never a secret."""
+    secret = "fake-secret-key-9f8e7d6c5b4a"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("EARTHDATA_PASSWORD", secret)
+    monkeypatch.setenv("EARTHDATA_TOKEN", secret)
+    for src in [str(good[0]), fixture_search_results(good[:1])[0], "s3://bucket/key.h5",
+                "https://example.invalid/ATL10.h5"]:
+        job = GranuleJob(0, src, "x", GRID, parse_period("1D"), "ATL10", {}, "auto", 10, 0, 0.0)
+        assert secret.encode() not in pickle.dumps(job)
+
+
+def _flaky_proxy(target_port: int, refuse_first: int) -> tuple[int, threading.Event, list]:
+    """A TCP proxy on 127.0.0.1 that drops the first ``refuse_first`` connections."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            seen.append(1)
+            if len(seen) <= refuse_first:
+                conn.close()  # a network error that passes
+                continue
+            upstream = socket.create_connection(("127.0.0.1", target_port))
+            threading.Thread(target=pipe, args=(conn, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], stop, seen
+
+
+def test_network_error_that_passes_is_retried(good, monkeypatch):
+    with LocalS3Server() as s3:
+        url = s3.upload(good[0], key="ATLAS/ATL10/006/flaky.h5")
+        port, stop, seen = _flaky_proxy(s3.port, refuse_first=8)
+        try:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+            monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+            for k, v in (("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")):
+                monkeypatch.setenv(k, v)
+            job = GranuleJob(0, url, "flaky.h5", GRID,
+                             parse_period("1D"),
+                             "ATL10", None, "auto", 60, 5, 0.2)
+            result = grid_granule(job)
+        finally:
+            stop.set()
+    assert result.error is None, result.error
+    assert result.attempts > 1
+    assert result.sums.n_segments == len(read_granule(good[0]))
+
+
+def test_hanging_granule_is_given_up(good):
+    """A server that accepts and never answers: the granule fails after the timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ATL10-02_stall.h5"
+    try:
+        t0 = time.perf_counter()
+        ds = build_timeseries([good[0], url], GRID, "1D", timeout=2, retries=0, progress=False)
+        elapsed = time.perf_counter() - t0
+    finally:
+        listener.close()
+    assert elapsed < 30
+    assert ds.attrs["granules_ok"] == 1
+    (failure,) = ds.attrs["failed_granules"]
+    assert failure.startswith("ATL10-02_stall.h5: ") and "longer than 2 s" in failure
+
+
+def test_aggregate_daily_to_monthly_is_exact(segments):
+    daily = grid_segments(segments, GRID, "1D")
+    monthly = grid_segments(segments, GRID, "1MS").compute()
+    agg = aggregate_periods(daily, "1MS").compute()
+    for v in STATS:
+        xr.testing.assert_allclose(agg[v], monthly[v], rtol=1e-10, atol=1e-12)
+
+
+def test_bad_parameters(good):
+    with pytest.raises(ValueError, match="filters"):
+        build_timeseries(good, GRID, filters="strict", progress=False)
+    with pytest.raises(ValueError, match="unknown period"):
+        build_timeseries(good, GRID, period="1H", progress=False)
+    with pytest.raises(ValueError, match="scheduler"):
+        build_timeseries(good, GRID, scheduler="mpi", progress=False)
+    with pytest.raises(ValueError, match="unknown product"):
+        build_timeseries(good, GRID, product="ATL06", progress=False)
+
+
+def test_progress_bar_on_stderr(good, capsys):
+    build_timeseries(good[:2], GRID, progress=True)
+    err = capsys.readouterr().err
+    assert "granules" in err and "2/2" in err
+
+
+def test_empty_input_gives_empty_dataset():
+    ds = build_timeseries([], GRID, progress=False)
+    assert ds.sizes["time"] == 0 and ds.attrs["granules_total"] == 0
+    assert ds.attrs["segments_read"] == 0 and ds.attrs["failed_granules"] == []
