@@ -36,6 +36,9 @@ from .grids import Grid
 from .periods import Period, parse_period
 from .projection import project_point, projection_params
 
+#: The float32 fill value as float64: values at or beyond it are fill, not measurements.
+FILL = float(np.finfo(np.float32).max)
+
 #: Segments per block when binning; bounds the temporary memory (keys array) per call.
 BLOCK = 4_000_000
 
@@ -43,7 +46,12 @@ BLOCK = 4_000_000
 @numba.njit(cache=True, parallel=True)
 def _cell_keys(lat, lon, length, value, period, kind, sign, a, e, lon0, k,
                x0, y0, res, nrows, ncols):
-    """Key of each segment's cell and period: -1 invalid (NaN, length <= 0), -2 off the grid."""
+    """Key of each segment's cell and period: -1 invalid (NaN, length <= 0), -2 off the grid.
+
+    A negative period number is a NaT time (or one before 1970, which the keys cannot hold):
+    invalid. Without this check a NaT's huge negative period times the number of cells
+    overflowed, and for monthly periods wrapped round to a valid key in January 1970.
+    """
     n = lat.shape[0]
     keys = np.empty(n, dtype=np.int64)
     ncells = nrows * ncols
@@ -52,8 +60,12 @@ def _cell_keys(lat, lon, length, value, period, kind, sign, a, e, lon0, k,
         lo = lon[i]
         w = np.float64(length[i])
         h = np.float64(value[i])
+        # NaN, the float32 fill value (a table not from the reader may still hold it: one
+        # 3.4e38 would ruin a cell), a length that is not positive, an impossible latitude
+        # or a time before 1970 (NaT included) make a segment invalid
         if not (np.isfinite(la) and np.isfinite(lo) and np.isfinite(w) and np.isfinite(h)) \
-                or w <= 0.0 or la < -90.0 or la > 90.0:
+                or w <= 0.0 or w >= FILL or abs(h) >= FILL or la < -90.0 or la > 90.0 \
+                or period[i] < 0:
             keys[i] = -1
             continue
         x, y = project_point(la, lo, kind, sign, a, e, lon0, k)
@@ -211,6 +223,12 @@ class PartialSums:
 
     __add__ = merge
 
+    def __radd__(self, other: object) -> PartialSums:
+        """Let ``sum([a, b, c])`` work: it starts from 0."""
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented  # type: ignore[return-value]
+
     def split_key(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(period_number, row, col)`` of each key."""
         rows, cols = self.grid.shape
@@ -272,8 +290,9 @@ def bin_segments(
     Returns
     -------
     PartialSums
-        Segments with a NaN (or a length that is not positive) and segments off the grid
-        are dropped and counted, nothing else is filtered.
+        Segments with a NaN, a NaT time (or a time before 1970) or a length that is not
+        positive are dropped and counted as invalid, segments off the grid are dropped and
+        counted as such; nothing else is filtered.
     """
     per = parse_period(period)
     p = projection_params(grid)

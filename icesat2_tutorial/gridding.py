@@ -177,6 +177,15 @@ def to_dataset(sums: PartialSums, *, extent: Any = None) -> xr.Dataset:
         },
     )
     _cf_metadata(ds, sums, mean_name, std_name, what, periods)
+    # an extent smaller than the data leaves some cells out: count their segments, so that
+    # segment_count.sum() == segments_gridded always holds
+    left_out = 0
+    if len(sums):
+        _, row, col = sums.split_key()
+        inside = (row >= r0) & (row < r1) & (col >= c0) & (col < c1)
+        left_out = int(sums.count[~inside].sum())
+    ds.attrs["segments_gridded"] = np.int64(sums.n_segments - left_out)
+    ds.attrs["segments_outside_extent"] = np.int64(left_out)
     return ds
 
 
@@ -194,6 +203,10 @@ def _cf_metadata(ds: xr.Dataset, sums: PartialSums, mean_name: str, std_name: st
                             axis="T", bounds="time_bounds")
     ds["time_bounds"] = (("time", "nv"), np.stack([period.start(periods), period.end(periods)], axis=-1)
                          if len(periods) else np.empty((0, 2), dtype="datetime64[ns]"))
+    # one time unit for time and its bounds, as CF asks (xarray otherwise infers each on
+    # its own when writing, and warns that they may differ)
+    for name in ("time", "time_bounds"):
+        ds[name].encoding.update(units="seconds since 1970-01-01", calendar="proleptic_gregorian")
     weighted = "weighted by segment length height_segment_length_seg"
     meta = {
         "segment_count": dict(long_name="number of segments in the cell", units="1",

@@ -11,7 +11,9 @@ from the top, columns count right from the left, so a point's cell is
 and the affine transform from (col, row) to (x, y) is
 ``Affine(resolution, 0, x0, 0, -resolution, y0)``. Note its order: ``transform * (col, row)``
 gives ``(x, y)`` and ``~transform * (x, y)`` gives ``(col, row)``, not (row, col): the seed
-notebook unpacked it as ``row, col`` and swapped rows and columns.
+notebook unpacked it as ``row, col`` and swapped rows and columns. To find cells, divide as
+above (:meth:`Grid.cell_of`) rather than flooring ``~transform * (x, y)``: the inverse
+multiplies by 1/resolution, which puts some points exactly on an edge a hair short of it.
 
 EASE-Grid 2.0 (Brodzik et al. 2012, doi:10.3390/ijgi1010032) is a Lambert azimuthal
 equal-area projection on WGS 84 (EPSG:6931 north, EPSG:6932 south); its 25 km grid has

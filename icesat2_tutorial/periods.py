@@ -66,7 +66,7 @@ def parse_period(period: str | Period) -> Period:
     """
     if isinstance(period, Period):
         return period
-    text = _ALIASES.get(str(period).strip().lower(), str(period).strip())
+    text = _ALIASES.get(str(period).strip().lower(), str(period).strip().upper())
     m = _PATTERN.match(text)
     if not m or (m.group(1) and int(m.group(1)) < 1):
         raise ValueError(
