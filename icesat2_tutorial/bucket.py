@@ -39,90 +39,106 @@ from .projection import project_point, projection_params
 #: The float32 fill value as float64: values at or beyond it are fill, not measurements.
 FILL = float(np.finfo(np.float32).max)
 
-#: Segments per block when binning; bounds the temporary memory (keys array) per call.
-BLOCK = 4_000_000
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+#: Segments per block when binning; bounds the temporary memory per call.
+BLOCK = 8_000_000
 
 
-@numba.njit(cache=True, parallel=True)
-def _cell_keys(lat, lon, length, value, period, kind, sign, a, e, lon0, k,
-               x0, y0, res, nrows, ncols):
-    """Key of each segment's cell and period: -1 invalid (NaN, length <= 0), -2 off the grid.
+#: Segments per chunk of the parallel binning pass. Fixed, not derived from the number of
+#: threads, so that the result is the same bits on any machine.
+RUN_CHUNK = 1 << 18
 
-    A negative period number is a NaT time (or one before 1970, which the keys cannot hold):
-    invalid. Without this check a NaT's huge negative period times the number of cells
-    overflowed, and for monthly periods wrapped round to a valid key in January 1970.
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _bin(lat, lon, length, value, times_ns, period_ns, period, kind, sign, a, e, lon0, k,
+         x0, y0, res, nrows, ncols):
+    """One pass over the segments: validate, project, find the cell, accumulate runs.
+
+    Segments are cut into fixed chunks handled in parallel. Within a chunk, consecutive
+    segments in the same cell and period form a run, accumulated with West's weighted
+    update; along-track data put ~100 segments in a row into one cell, so runs are few and
+    sorting them later is cheap (sorting every segment would dominate the cost). A run cut
+    by a chunk edge is merged back exactly by :func:`_merge_sorted`.
+
+    The period number is ``times_ns // period_ns`` for whole days, or ``period[i]`` for
+    calendar months (``period_ns == 0``). Invalid segments (NaN, fill, a length that is not
+    positive, an impossible latitude, a NaT time or one before 1970, which the keys cannot
+    hold) and segments off the grid are counted, not binned.
+
+    The run arrays are allocated for the worst case (a run per segment) but only the pages
+    written are ever touched, so their real memory is that of the runs.
     """
     n = lat.shape[0]
-    keys = np.empty(n, dtype=np.int64)
     ncells = nrows * ncols
-    for i in numba.prange(n):
-        la = lat[i]
-        lo = lon[i]
-        w = np.float64(length[i])
-        h = np.float64(value[i])
-        # NaN, the float32 fill value (a table not from the reader may still hold it: one
-        # 3.4e38 would ruin a cell), a length that is not positive, an impossible latitude
-        # or a time before 1970 (NaT included) make a segment invalid
-        if not (np.isfinite(la) and np.isfinite(lo) and np.isfinite(w) and np.isfinite(h)) \
-                or w <= 0.0 or w >= FILL or abs(h) >= FILL or la < -90.0 or la > 90.0 \
-                or period[i] < 0:
-            keys[i] = -1
-            continue
-        x, y = project_point(la, lo, kind, sign, a, e, lon0, k)
-        col = np.floor((x - x0) / res)
-        row = np.floor((y0 - y) / res)
-        if col < 0 or col >= ncols or row < 0 or row >= nrows:
-            keys[i] = -2
-            continue
-        keys[i] = period[i] * ncells + np.int64(row) * ncols + np.int64(col)
-    return keys
-
-
-@numba.njit(cache=True)
-def _runs(keys, length, value):
-    """Accumulate runs of consecutive segments with the same key (West's weighted update).
-
-    Along-track data put ~100 consecutive segments in the same cell, so runs are few and
-    sorting them is cheap, where sorting every segment would dominate the cost.
-    """
-    n = keys.shape[0]
     rk = np.empty(n, dtype=np.int64)
     rn = np.empty(n, dtype=np.int64)
     rw = np.empty(n, dtype=np.float64)
     rm = np.empty(n, dtype=np.float64)
     rs = np.empty(n, dtype=np.float64)
-    m = 0
-    n_invalid = 0
-    n_outside = 0
-    current = np.int64(-3)
-    for i in range(n):
-        key = keys[i]
-        if key < 0:
-            if key == -1:
-                n_invalid += 1
+    nchunks = (n + RUN_CHUNK - 1) // RUN_CHUNK
+    counts = np.zeros(nchunks, dtype=np.int64)
+    invalid = np.zeros(nchunks, dtype=np.int64)
+    outside = np.zeros(nchunks, dtype=np.int64)
+    for c in numba.prange(nchunks):
+        first = c * RUN_CHUNK
+        m = first
+        current = np.int64(-1)
+        for i in range(first, min(n, first + RUN_CHUNK)):
+            la = lat[i]
+            lo = lon[i]
+            w = np.float64(length[i])
+            h = np.float64(value[i])
+            pn = times_ns[i] // period_ns if period_ns > 0 else period[i]
+            # NaN, the float32 fill value (a table not from the reader may still hold it:
+            # one 3.4e38 would ruin a cell), a length that is not positive, an impossible
+            # latitude, or a time before 1970 (NaT included) make a segment invalid
+            if not (np.isfinite(la) and np.isfinite(lo) and np.isfinite(w) and np.isfinite(h)) \
+                    or w <= 0.0 or w >= FILL or abs(h) >= FILL or la < -90.0 or la > 90.0 \
+                    or pn < 0:
+                invalid[c] += 1
+                continue
+            x, y = project_point(la, lo, kind, sign, a, e, lon0, k)
+            col = np.floor((x - x0) / res)
+            row = np.floor((y0 - y) / res)
+            if col < 0 or col >= ncols or row < 0 or row >= nrows:
+                outside[c] += 1
+                continue
+            key = pn * ncells + np.int64(row) * ncols + np.int64(col)
+            if key != current:
+                rk[m] = key
+                rn[m] = 1
+                rw[m] = w
+                rm[m] = h
+                rs[m] = 0.0
+                m += 1
+                current = key
             else:
-                n_outside += 1
-            continue
-        w = np.float64(length[i])
-        h = np.float64(value[i])
-        if key != current:
-            rk[m] = key
-            rn[m] = 1
-            rw[m] = w
-            rm[m] = h
-            rs[m] = 0.0
-            m += 1
-            current = key
-        else:
-            j = m - 1
-            total = rw[j] + w
-            d = h - rm[j]
-            rm[j] += d * w / total
-            rs[j] += w * d * (h - rm[j])  # = w d^2 W_old / W_new >= 0
-            rw[j] = total
-            rn[j] += 1
-    return rk[:m].copy(), rn[:m].copy(), rw[:m].copy(), rm[:m].copy(), rs[:m].copy(), \
-        n_invalid, n_outside
+                j = m - 1
+                total = rw[j] + w
+                d = h - rm[j]
+                rm[j] += d * w / total
+                rs[j] += w * d * (h - rm[j])  # = w d^2 W_old / W_new >= 0
+                rw[j] = total
+                rn[j] += 1
+        counts[c] = m - first
+    total_runs = counts.sum()
+    ok = np.empty(total_runs, dtype=np.int64)
+    on = np.empty(total_runs, dtype=np.int64)
+    ow = np.empty(total_runs, dtype=np.float64)
+    om = np.empty(total_runs, dtype=np.float64)
+    os_ = np.empty(total_runs, dtype=np.float64)
+    pos = 0
+    for c in range(nchunks):
+        first = c * RUN_CHUNK
+        m = counts[c]
+        ok[pos:pos + m] = rk[first:first + m]
+        on[pos:pos + m] = rn[first:first + m]
+        ow[pos:pos + m] = rw[first:first + m]
+        om[pos:pos + m] = rm[first:first + m]
+        os_[pos:pos + m] = rs[first:first + m]
+        pos += m
+    return ok, on, ow, om, os_, invalid.sum(), outside.sum()
 
 
 @numba.njit(cache=True)
@@ -303,16 +319,22 @@ def bin_segments(
     rows, cols = grid.shape
     for start in range(0, max(n, 1), BLOCK):
         sl = slice(start, start + BLOCK)
-        keys = _cell_keys(
+        t = np.asarray(times[sl])
+        if t.dtype.kind != "M":
+            raise TypeError(f"times must be datetime64, not {t.dtype}")
+        if per.unit == "D":  # whole days: the kernel divides the times itself
+            times_ns, period_ns, numbers = t.astype("datetime64[ns]", copy=False).view(np.int64), \
+                per.n * NS_PER_DAY, np.zeros(1, np.int64)
+        else:
+            times_ns, period_ns, numbers = np.zeros(1, np.int64), 0, per.index(t)
+        pieces.append(_bin(
             np.ascontiguousarray(latitude[sl], dtype=np.float64),
             np.ascontiguousarray(longitude[sl], dtype=np.float64),
             np.ascontiguousarray(length[sl]), np.ascontiguousarray(value[sl]),
-            per.index(np.asarray(times[sl])),
+            np.ascontiguousarray(times_ns), period_ns, numbers,
             p.kind, p.sign, p.a, p.e, p.lon0, p.k,
             grid.x0, grid.y0, grid.resolution, rows, cols,
-        )
-        pieces.append(_runs(keys, np.ascontiguousarray(length[sl]),
-                            np.ascontiguousarray(value[sl])))
+        ))
     empty = PartialSums(grid, per, value_name)
     return _combine(empty, *[[piece[i] for piece in pieces] for i in range(5)],
                     sum(piece[5] for piece in pieces), sum(piece[6] for piece in pieces),

@@ -10,9 +10,10 @@ slice is filled in from the sums only when it is plotted, computed or written.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-import dask
+
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -145,6 +146,12 @@ def _slice_stats(sums: PartialSums, period_number: int, window: tuple[int, int, 
     return out
 
 
+def _slice_block(sums: PartialSums, period_number: int, window: tuple[int, int, int, int],
+                 name: str) -> np.ndarray:
+    """:func:`_slice_stats` as a (1, rows, cols) block of the dask array."""
+    return _slice_stats(sums, period_number, window, name)[np.newaxis]
+
+
 def to_dataset(sums: PartialSums, *, extent: Any = None) -> xr.Dataset:
     """Lay partial sums out as a lazy CF Dataset (see :func:`grid_segments`)."""
     grid, period = sums.grid, sums.period
@@ -158,15 +165,25 @@ def to_dataset(sums: PartialSums, *, extent: Any = None) -> xr.Dataset:
     mean_name, std_name, what = _VALUE_NAMES.get(
         sums.value, (f"{sums.value}_mean", f"{sums.value}_std", sums.value))
     shape = (r1 - r0, c1 - c0)
-    # one graph node holds the sums; every slice task refers to it instead of copying it
-    held = dask.delayed(sums, pure=True, traverse=False)
+    # One dask graph: a node that holds the sums, and per variable one task per period that
+    # fills that period's slice in from them. Written out by hand because building it with
+    # dask.delayed costs more than computing the statistics.
+    tag = uuid.uuid4().hex
+    sums_key = f"partial-sums-{tag}"
+    graph: dict[Any, Any] = {sums_key: sums}
+    specs = (("segment_count", "segment_count", np.int32),
+             ("mean_segment_length", "mean_segment_length", np.float64),
+             ("mean", mean_name, np.float64), ("std", std_name, np.float64))
+    for stat, name, _ in specs:
+        for i, p in enumerate(periods):
+            graph[(f"{name}-{tag}", i, 0, 0)] = (_slice_block, sums_key, int(p), window, stat)
+    chunks = ((1,) * len(periods), (shape[0],), (shape[1],))
     data_vars = {}
-    for stat, name, dtype in (("segment_count", "segment_count", np.int32),
-                              ("mean_segment_length", "mean_segment_length", np.float64),
-                              ("mean", mean_name, np.float64), ("std", std_name, np.float64)):
-        slices = [dsa.from_delayed(dask.delayed(_slice_stats, pure=True)(held, int(p), window, stat),
-                                   shape=shape, dtype=dtype) for p in periods]
-        arr = dsa.stack(slices) if slices else dsa.zeros((0,) + shape, dtype=dtype)
+    for _, name, dtype in specs:
+        if len(periods):
+            arr = dsa.Array(graph, f"{name}-{tag}", chunks=chunks, dtype=dtype)
+        else:
+            arr = dsa.zeros((0,) + shape, dtype=dtype)
         data_vars[name] = (("time", "y", "x"), arr)
     ds = xr.Dataset(
         data_vars,

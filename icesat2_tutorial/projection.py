@@ -71,19 +71,62 @@ def _q(phi: float, e: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _qp_minus_q(phi: float, e: float) -> float:
-    """``q(90 deg) - q(phi)`` without cancellation near the pole.
+def _atanh_small(z: float) -> float:
+    """atanh(z) for 0 <= z < 0.09 by its series z (1 + z^2/3 + z^4/5 + ...), in Horner form.
 
-    Subtracting two nearly equal q values loses a centimetre within 10 degrees of the pole,
-    so the difference is written out: with s = sin(phi) and 1 - s = 2 sin^2(pi/4 - phi/2),
-    ``q_p - q = (1-s)(1+e^2 s)/(1-e^2 s^2) + (1-e^2) atanh(e (1-s) / (1-e^2 s)) / e``.
+    Here z <= e = 0.082 (WGS 84), so terms up to z^19 reach 1e-22 relative: exact in
+    float64, and cheaper than ``math.atanh`` in the innermost loop of gridding.
+    """
+    z2 = z * z
+    acc = 1.0 / 19.0
+    acc = acc * z2 + 1.0 / 17.0
+    acc = acc * z2 + 1.0 / 15.0
+    acc = acc * z2 + 1.0 / 13.0
+    acc = acc * z2 + 1.0 / 11.0
+    acc = acc * z2 + 1.0 / 9.0
+    acc = acc * z2 + 1.0 / 7.0
+    acc = acc * z2 + 1.0 / 5.0
+    acc = acc * z2 + 1.0 / 3.0
+    acc = acc * z2 + 1.0
+    return z * acc
+
+
+@numba.njit(cache=True, inline="always")
+def _one_minus_sin(phi: float, s: float) -> float:
+    """1 - sin(phi), without cancellation near the pole.
+
+    Within 0.2 rad (11.5 deg) of the pole, with d = pi/2 - phi, 1 - sin(phi) = 1 - cos(d) =
+    d^2/2 - d^4/24 + d^6/720 - ... (seven terms: exact in float64); elsewhere 1 - s loses
+    nothing. Cheaper than a second sine.
+    """
+    d = math.pi / 2.0 - phi
+    if d >= 0.2:
+        return 1.0 - s
+    d2 = d * d
+    acc = -1.0 / 87178291200.0  # -1/14!
+    acc = acc * d2 + 1.0 / 479001600.0  # 1/12!
+    acc = acc * d2 - 1.0 / 3628800.0
+    acc = acc * d2 + 1.0 / 40320.0
+    acc = acc * d2 - 1.0 / 720.0
+    acc = acc * d2 + 1.0 / 24.0
+    acc = acc * d2 - 0.5
+    return -acc * d2
+
+
+@numba.njit(cache=True, inline="always")
+def _qp_minus_q(phi: float, e: float) -> float:
+    """``q(90 deg) - q(phi)`` written out, without subtracting two nearly equal q values.
+
+    With s = sin(phi):
+    ``q_p - q = (1-s)(1+e^2 s)/(1-e^2 s^2) + (1-e^2) atanh(e (1-s) / (1-e^2 s)) / e``,
+    with 1 - s from :func:`_one_minus_sin` (the tests compare with a 40-digit computation
+    to a micrometre, up to the pole).
     """
     s = math.sin(phi)
-    h = math.sin(math.pi / 4.0 - phi / 2.0)
-    one_minus_s = 2.0 * h * h
+    one_minus_s = _one_minus_sin(phi, s)
     e2 = e * e
     return (one_minus_s * (1.0 + e2 * s) / (1.0 - e2 * s * s)
-            + (1.0 - e2) * math.atanh(e * one_minus_s / (1.0 - e2 * s)) / e)
+            + (1.0 - e2) * _atanh_small(e * one_minus_s / (1.0 - e2 * s)) / e)
 
 
 @numba.njit(cache=True, inline="always")
