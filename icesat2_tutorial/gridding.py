@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-
 import dask.array as dsa
 import numpy as np
 import pandas as pd

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from icesat2_tutorial import read_granule
@@ -54,7 +55,7 @@ def test_read_reports_failures_and_exit_code(tmp_path, capsys):
 def test_help_lists_every_subcommand():
     out = subprocess.run([sys.executable, "-m", "icesat2_tutorial.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for command in ("fixtures", "read", "demo"):
+    for command in ("fixtures", "read", "demo", "timeseries"):
         assert command in out
 
 
@@ -62,3 +63,27 @@ def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["fixtures"])
     assert info.value.code == 2
+
+
+def test_timeseries_subcommand_on_fixtures(tmp_path, capsys, monkeypatch):
+    for var in ("EARTHDATA_TOKEN", "EARTHDATA_USERNAME", "EARTHDATA_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: fixtures, not a search
+    out = tmp_path / "out"
+    code = main(["timeseries", "--out", str(out), "--years", "2019", "2020",
+                 "--fixtures-per-month", "3", "--no-progress", "--formats", "nc", "zarr",
+                 "--scheduler", "serial"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "using FIXTURE granules" in text and "SYNTHETIC" in text
+    for name in ("grids.nc", "grids.zarr", "series.csv", "series.parquet", "map.png", "series.png"):
+        assert (out / name).exists(), name
+    from icesat2_tutorial.outputs import open_grids
+    from icesat2_tutorial.regions import regional_series
+
+    ds = open_grids(out / "grids.nc")
+    assert ds.attrs["granules_total"] == 6 and ds.attrs["granules_failed"] == 0
+    assert sorted({str(t)[:4] for t in ds["time"].to_numpy()}) == ["2019", "2020"]
+    series = pd.read_parquet(out / "series.parquet")
+    pd.testing.assert_frame_equal(series, regional_series(ds, ["ross", "weddell", "antarctic"]))
+    assert (out / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
