@@ -30,7 +30,9 @@ from .gridding import grid_segments, segments_to_sums, to_dataset
 from .grids import Grid, atl20_grid, ease2_grid, get_grid
 from .products import ATL07, ATL10, PRODUCTS, get_product, strong_beams
 from .reader import read_granule, summarize_beams
+from .regions import regional_series
 from .times import delta_time_to_utc
+from .timeseries import aggregate_periods, build_timeseries
 
 __version__ = "0.1.0"
 
@@ -49,7 +51,9 @@ __all__ = [
     "OrientationError",
     "PartialSums",
     "WrongProductError",
+    "aggregate_periods",
     "atl20_grid",
+    "build_timeseries",
     "delta_time_to_utc",
     "ease2_grid",
     "fixture_search_results",
@@ -60,6 +64,7 @@ __all__ = [
     "quality_filter",
     "make_fixture_granules",
     "read_granule",
+    "regional_series",
     "segments_to_sums",
     "strong_beams",
     "summarize_beams",

@@ -34,7 +34,13 @@ def conda_requirements() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     out = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, dict) or dep.split("=")[0].split(">")[0] in ("python", "pip"):
+        if isinstance(dep, dict):  # the pip: section, for what conda-forge lacks
+            for pip_dep in dep.get("pip", []):
+                if not pip_dep.startswith("-e"):
+                    name, spec = _split(pip_dep)
+                    out[name] = spec
+            continue
+        if dep.split("=")[0].split(">")[0] in ("python", "pip"):
             continue
         name, spec = _split(dep)
         out[name] = spec
