@@ -277,13 +277,15 @@ def locate(
     return _locate_local(text)
 
 
-def _locate_local(path: str) -> Location:
+def _locate_local(path: str, name: str | None = None) -> Location:
+    """A local file; ``name`` (default: the path as given) is what messages show."""
     p = Path(path)
+    name = name or path
     if not p.exists():
-        raise GranuleNotFoundError(path, "no such file")
+        raise GranuleNotFoundError(name, "no such file")
     if p.is_dir():
-        raise NotHDF5Error(path, "is a directory, not an HDF5 granule")
-    return Location(path, "local", str(p), filedriver.FileDriver, None)
+        raise NotHDF5Error(name, "is a directory, not an HDF5 granule")
+    return Location(name, "local", str(p), filedriver.FileDriver, None)
 
 
 def _default_s3_credentials(endpoint: str | None) -> dict[str, str]:
@@ -308,7 +310,8 @@ def _locate_granule(
     if access == "local" or (access == "auto" and local):
         if not local:
             raise AccessError(name, "this granule has no local copy; use access='s3' or 'https'")
-        return _locate_local(local)
+        # messages show the granule's name, not where this machine keeps the file
+        return _locate_local(local, name)
 
     use_s3 = access == "s3" or (access == "auto" and in_us_west_2())
     if use_s3:

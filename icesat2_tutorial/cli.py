@@ -159,7 +159,7 @@ def _timeseries(args: argparse.Namespace) -> int:
             client = Client(args.address)
         else:
             cluster = LocalCluster(n_workers=args.workers or 2, threads_per_worker=1,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
             client = Client(cluster)
         scheduler = "serial"
     try:

@@ -83,7 +83,7 @@ def test_serial_threads_processes_dask_identical(good):
         "processes": build_timeseries(good, GRID, "1D", scheduler="processes", workers=2,
                                       progress=False),
     }
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         runs["dask"] = build_timeseries(good, GRID, "1D", client=client, progress=False)
     base = runs.pop("serial").compute()
