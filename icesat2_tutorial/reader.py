@@ -115,18 +115,15 @@ def read_granule(
     pandas.DataFrame
         One row per strong-beam segment whose value and length are not fill, with columns
 
-        ========================== ================ =================================
-        ``time``                   datetime64[ns]   UTC (leap seconds applied)
-        ``latitude``               float64          degrees north
-        ``longitude``              float64          degrees east, -180..180
-        ``seg_dist_x``             float64          along-track distance, m
-        ``height_segment_length_seg`` float32       segment length, m
-        ``beam_fb_height``         float32          freeboard, m (ATL10)
-        ``height_segment_height``  float32          height above sea surface, m (ATL07)
-        ``height_segment_type``    int8             surface type (1 ice, 2-9 leads)
-        ``beam_fb_quality_flag``   int8             ATL10 only
-        ``beam``                   category         ``gt1l`` ... ``gt3r``
-        ========================== ================ =================================
+        - ``time`` (datetime64[ns]): UTC, leap seconds applied;
+        - ``latitude``, ``longitude`` (float64): degrees north and east (-180..180);
+        - ``seg_dist_x`` (float64): along-track distance, m;
+        - ``height_segment_length_seg`` (float32): segment length, m;
+        - ``beam_fb_height`` (float32): freeboard, m (ATL10), or ``height_segment_height``
+          (float32): height above the local sea surface, m (ATL07);
+        - ``height_segment_type`` (int8): surface type (1 ice, 2-9 leads);
+        - ``beam_fb_quality_flag`` (int8): ATL10 only (1 best .. 5 poor);
+        - ``beam`` (category): ``gt1l`` ... ``gt3r``.
 
         ``DataFrame.attrs`` records the granule, product, ``sc_orient``, the strong beams,
         the beams that had no segment group, and per beam how many segments were read and
