@@ -42,6 +42,10 @@ def write_grids(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     encoding = {"time": {"units": "seconds since 1970-01-01", "dtype": "int64"},
                 "time_bounds": {"units": "seconds since 1970-01-01", "dtype": "int64"}}
     if _suffix(path) == ".nc":
+        # compressed: daily grids are mostly empty cells (NaN), which zlib shrinks to little
+        for name, var in out.data_vars.items():
+            if var.ndim == 3:
+                encoding[name] = {"zlib": True, "complevel": 4}
         out.to_netcdf(path, engine="netcdf4", encoding=encoding)
     elif _suffix(path) == ".zarr":
         # Zarr format 2: read by every Zarr library, and it has consolidated metadata

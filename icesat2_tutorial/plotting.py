@@ -70,6 +70,8 @@ def plot_map(
 
     use_shipped_natural_earth()
     da = ds[variable].isel(time=time) if isinstance(time, int) else ds[variable].sel(time=time)
+    if "time" in da.dims:  # a partial date ("2021-09") selects a period range: take its first
+        da = da.isel(time=0)
     if variable == "segment_count":
         da = da.where(da > 0)
     south = int(ds.attrs["grid_epsg"]) in (6932, 3412, 3976)

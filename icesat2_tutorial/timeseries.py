@@ -416,8 +416,13 @@ def aggregate_periods(ds: xr.Dataset, freq: str | None = "1MS") -> xr.Dataset:
     std_t = np.sqrt((s_t + spread) / w_safe)
     length_t = w_t / n_t.where(n_t > 0)
     has = n_t > 0
+    if freq is not None:
+        # resampling fills the gaps between seasons with empty periods: keep those with data
+        present = (n_t.sum(("y", "x")) > 0).compute()
+        n_t, length_t, mean_t, std_t, has = (
+            a.sel(time=present) for a in (n_t, length_t, mean_t, std_t, has))
     out = xr.Dataset({
-        "segment_count": n_t.astype(np.int32),
+        "segment_count": n_t.fillna(0).astype(np.int32),
         "mean_segment_length": length_t.where(has),
         mean_name: mean_t.where(has),
         std_name: std_t.where(has),

@@ -238,3 +238,13 @@ def test_empty_input_gives_empty_dataset():
     ds = build_timeseries([], GRID, progress=False)
     assert ds.sizes["time"] == 0 and ds.attrs["granules_total"] == 0
     assert ds.attrs["segments_read"] == 0 and ds.attrs["failed_granules"] == []
+
+
+def test_aggregate_periods_skips_the_gaps_between_seasons(tmp_path):
+    paths = (make_fixture_granules(tmp_path / "a", n=2, seed=1, start="2019-09-03")
+             + make_fixture_granules(tmp_path / "b", n=2, seed=2, start="2021-09-03"))
+    daily = build_timeseries(paths, GRID, "1D", progress=False)
+    monthly = aggregate_periods(daily, "1MS").compute()
+    assert [str(t)[:7] for t in monthly["time"].to_numpy()] == ["2019-09", "2021-09"]
+    assert int(monthly["segment_count"].min()) == 0
+    assert int(monthly["segment_count"].sum()) == int(daily["segment_count"].sum())
