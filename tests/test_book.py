@@ -8,7 +8,6 @@ The book is built once per session (``jupyter-book build``, executing every note
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
