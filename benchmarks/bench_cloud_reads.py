@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Benchmark: reading full-size ATL10 granules from a simulated cloud (S3 with 20 ms latency).
+
+A :class:`icesat2_tutorial.localservers.LocalS3Server` (moto's S3 in server mode on
+127.0.0.1) serves full-size fixture granules; every request it answers is delayed by
+``--latency`` seconds (default 0.02 s, the order of an S3 GET's first byte in-region). The
+server runs in a process of its own, so that its request handling does not compete with the
+readers for this process's GIL.
+
+Compared, granule by granule and in the same run, reading the same datasets (the 3 strong
+beams' 8 ``freeboard_segment`` variables, ``orbit_info/sc_orient`` and
+``ancillary_data/atlas_sdp_gps_epoch``):
+
+* **ours**: ``icesat2_tutorial.read_granule("s3://bucket/key", credentials=...)`` (h5coro's
+  S3 driver; ``AWS_ENDPOINT_URL_S3`` points it at the server) -- this also builds the
+  segment table (UTC times, fill removed), which the others do not;
+* **fsspec + h5py, s3fs defaults**: ``h5py.File(fs.open(path, "rb"))`` with
+  ``s3fs.S3FileSystem(key=, secret=, token=, client_kwargs={"endpoint_url": ...})``
+  (s3fs's default: read-ahead cache, 50 MiB blocks);
+* **fsspec + h5py, earthaccess defaults**: what ``earthaccess.open`` (0.17) does: ``fs.info``,
+  then ``fs.open(path, cache_type="background", block_size=4 MiB)`` for files under 100 MB;
+* **seed, h5coro S3Driver**: the seed notebook's ``read_atl10`` (h5coro directly, 7
+  variables, a GeoDataFrame per beam), for reference.
+
+Per granule: wall time and the number of requests the server answered. The methods are
+interleaved granule by granule (ours, fsspec, ..., then the next granule), for ``--repeat``
+rounds after one warm-up round.
+
+Usage::
+
+    python benchmarks/bench_cloud_reads.py            # 6 full-size granules, 3 rounds
+    python benchmarks/bench_cloud_reads.py --quick    # 2 granules, 2 rounds
+    python benchmarks/bench_cloud_reads.py --latency 0.05 --output /tmp/x.json
+
+Results: ``benchmarks/results/cloud_reads.json``. See ``benchmarks/README_timeseries.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ts_common as C  # noqa: E402
+
+TARGET_SPEEDUP = 2.0
+DEFAULT_OUTPUT = C.RESULTS / "cloud_reads.json"
+
+DATASETS_PER_BEAM = [
+    "freeboard_segment/delta_time",
+    "freeboard_segment/latitude",
+    "freeboard_segment/longitude",
+    "freeboard_segment/seg_dist_x",
+    "freeboard_segment/heights/height_segment_length_seg",
+    "freeboard_segment/beam_fb_height",
+    "freeboard_segment/heights/height_segment_type",
+    "freeboard_segment/beam_fb_quality_flag",
+]
+SC_ORIENT = "orbit_info/sc_orient"
+GPS_EPOCH = "ancillary_data/atlas_sdp_gps_epoch"
+
+
+# ----------------------------------------------------------------------------- server process
+
+
+def serve(args) -> int:
+    """Child: run a LocalS3Server, upload the files, answer commands on stdin."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    from icesat2_tutorial.localservers import LocalS3Server
+
+    server = LocalS3Server(latency_s=args.latency).start()
+    try:
+        urls = [server.upload(p) for p in args.files]
+        print(json.dumps({"endpoint": server.endpoint_url, "urls": urls,
+                          "credentials": server.credentials, "environ": server.environ()}),
+              flush=True)
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "count":
+                print(server.request_count, flush=True)
+            elif cmd == "reset":
+                server.reset_stats()
+                print("ok", flush=True)
+            elif cmd == "quit":
+                break
+    finally:
+        server.stop()
+    return 0
+
+
+class ServerProcess:
+    def __init__(self, files: list[Path], latency: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--latency", str(latency), *map(str, files)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        self.info = json.loads(self.proc.stdout.readline())
+
+    def _ask(self, cmd: str) -> str:
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def count(self) -> int:
+        return int(self._ask("count"))
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(30)
+        except Exception:
+            self.proc.kill()
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def read_ours(url: str, creds: dict, fs) -> int:
+    import icesat2_tutorial as it
+
+    table = it.read_granule(url, credentials=creds)
+    return sum(c["read"] for c in table.attrs["beam_counts"].values())
+
+
+def _read_h5py(f) -> int:
+    import h5py
+
+    with h5py.File(f, "r") as h5:
+        orient = int(h5[SC_ORIENT][0])
+        _epoch = h5[GPS_EPOCH][:]
+        side = {0: "l", 1: "r"}[orient]
+        n = 0
+        for i in (1, 2, 3):
+            arrays = {d: h5[f"gt{i}{side}/{d}"][:] for d in DATASETS_PER_BEAM}
+            n += len(arrays[DATASETS_PER_BEAM[0]])
+    return n
+
+
+def read_fsspec_default(url: str, creds: dict, fs) -> int:
+    with fs.open(url, "rb") as f:
+        return _read_h5py(f)
+
+
+def read_fsspec_earthaccess(url: str, creds: dict, fs) -> int:
+    # earthaccess 0.17 store._open_files: fs.info, then cache_type="background" and a block
+    # size of 4 MiB for files under 100 MB (8 MiB to 1 GB, 16 MiB above)
+    size = fs.info(url)["size"]
+    block = 4 * 2**20 if size < 100 * 2**20 else (8 * 2**20 if size < 2**30 else 16 * 2**20)
+    with fs.open(url, "rb", cache_type="background", block_size=block) as f:
+        return _read_h5py(f)
+
+
+def read_seed_h5coro(url: str, creds: dict, fs) -> int:
+    """The seed notebook's ``read_atl10`` (h5coro S3Driver), h5coro 1.0.7's promise API."""
+    from itertools import product
+
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    from h5coro import h5coro, s3driver
+
+    gps_epoch = pd.to_datetime("1980-01-06 00:00:00")
+    f = h5coro.H5Coro(url[len("s3://"):], s3driver.S3Driver, credentials={
+        "aws_access_key_id": creds["accessKeyId"],
+        "aws_secret_access_key": creds["secretAccessKey"],
+        "aws_session_token": creds["sessionToken"]})
+    anc = f.readDatasets(datasets=[SC_ORIENT, GPS_EPOCH], block=True)
+    orient = anc[SC_ORIENT][0]
+    strong = [f"gt{i}{'l' if orient == 0 else 'r'}" for i in (1, 2, 3)]
+    epoch = anc[GPS_EPOCH][:]
+    datasets = ["freeboard_segment/latitude", "freeboard_segment/longitude",
+                "freeboard_segment/delta_time", "freeboard_segment/seg_dist_x",
+                "freeboard_segment/heights/height_segment_length_seg",
+                "freeboard_segment/beam_fb_height", "freeboard_segment/heights/height_segment_type"]
+    ds_list = ["/".join(p) for p in product(strong, datasets)]
+    got = f.readDatasets(datasets=ds_list, block=True)
+    n = 0
+    for beam in strong:
+        ds = {d.split("/")[-1]: got[d][:] for d in ds_list if d.startswith(beam)}
+        ds["delta_time"] = gps_epoch + pd.to_timedelta(ds["delta_time"] + epoch, unit="s")
+        ds["beam"] = beam
+        ds["beam_fb_height"] = np.where(ds["beam_fb_height"] > 100, np.nan, ds["beam_fb_height"])
+        geometry = gpd.points_from_xy(ds["longitude"], ds["latitude"])
+        del ds["longitude"], ds["latitude"]
+        gdf = gpd.GeoDataFrame(ds, geometry=geometry, crs="EPSG:4326")
+        gdf.dropna(axis=0, inplace=True)
+        n += len(ds["seg_dist_x"])
+    f.close()
+    return n
+
+
+METHODS = {
+    "ours_read_granule_h5coro": read_ours,
+    "fsspec_h5py_s3fs_defaults": read_fsspec_default,
+    "fsspec_h5py_earthaccess_defaults": read_fsspec_earthaccess,
+    "seed_read_atl10_h5coro_s3driver": read_seed_h5coro,
+}
+BASELINES = ("fsspec_h5py_s3fs_defaults", "fsspec_h5py_earthaccess_defaults")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 granules, 2 rounds")
+    ap.add_argument("--granules", type=int, default=None, help="full-size granules (default 6)")
+    ap.add_argument("--repeat", type=int, default=None, help="timed rounds (default 3)")
+    ap.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
+    ap.add_argument("--skip-seed", action="store_true", help="leave out the seed's reader")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    ap.add_argument("--output", type=Path, default=None)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        return serve(args)
+
+    n = args.granules or (2 if args.quick else 6)
+    repeat = args.repeat or (2 if args.quick else 3)
+    output = args.output or (DEFAULT_OUTPUT if not args.quick
+                             else C.RESULTS / "cloud_reads_quick.json")
+    t_start = C.now()
+    results: dict = {"benchmark": "cloud_reads", "quick": args.quick,
+                     "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                     "machine": C.machine_info()}
+    if not args.no_wait:
+        results["machine"]["wait"] = C.wait_for_machine()
+
+    # full-size granules: the month's set if cached, else a small set of their own
+    month_dir = C.CACHE / "atl10_2019-09_59g_full"
+    if (month_dir / "complete.json").exists():
+        paths, info = C.month_granules(59, "full")
+    else:
+        paths, info = C.month_granules(n, "full")
+    paths = paths[:n]
+    sizes = [p.stat().st_size for p in paths]
+    results["data"] = {"granules": n, "from": info["cache_dir"], "size": "full",
+                       "file_bytes": sizes, "mean_file_mb": statistics.mean(sizes) / C.MB}
+
+    import logging
+
+    import s3fs
+
+    logging.getLogger("h5coro").setLevel(logging.CRITICAL)
+    C.log(f"[server] LocalS3Server(latency_s={args.latency}) in its own process; uploading "
+          f"{n} granules ({statistics.mean(sizes) / C.MB:.1f} MB each) ...")
+    server = ServerProcess(paths, args.latency)
+    try:
+        os.environ.update(server.info["environ"])
+        creds = server.info["credentials"]
+        fs = s3fs.S3FileSystem(key=creds["accessKeyId"], secret=creds["secretAccessKey"],
+                               token=creds["sessionToken"],
+                               client_kwargs={"endpoint_url": server.info["endpoint"]})
+        methods = {k: v for k, v in METHODS.items()
+                   if not (args.skip_seed and k.startswith("seed"))}
+        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": []}
+                     for m in methods}
+        warm: dict = {m: [] for m in methods}
+        for rnd in range(repeat + 1):
+            for gi, url in enumerate(server.info["urls"]):
+                for m, func in methods.items():
+                    if rnd > 0 and not args.no_wait:
+                        C.wait_quiet(max_wait=20)
+                    fs.invalidate_cache()  # no listing cached from an earlier round
+                    server.reset()
+                    t0, c0 = C.now(), time.process_time()
+                    nseg = func(url, creds, fs)
+                    dt, cpu = C.now() - t0, time.process_time() - c0
+                    reqs = server.count()
+                    if rnd == 0:
+                        warm[m].append(dt)
+                        continue
+                    per[m]["seconds"].append(dt)
+                    per[m]["cpu"].append(cpu)
+                    per[m]["requests"].append(reqs)
+                    per[m]["segments"].append(nseg)
+            if rnd == 0:
+                C.log("[warm-up] " + ", ".join(f"{m} {statistics.mean(v):.2f} s" for m, v in warm.items()))
+            else:
+                C.log(f"[round {rnd}] " + ", ".join(
+                    f"{m} {statistics.mean(per[m]['seconds'][-n:]):.3f} s/granule, "
+                    f"{statistics.mean(per[m]['requests'][-n:]):.0f} req" for m in methods))
+    finally:
+        server.close()
+
+    summary = {}
+    for m, d in per.items():
+        summary[m] = {
+            "median_s_per_granule": statistics.median(d["seconds"]),
+            "mean_s_per_granule": statistics.mean(d["seconds"]),
+            "min_s": min(d["seconds"]), "max_s": max(d["seconds"]),
+            "median_cpu_s_per_granule": statistics.median(d["cpu"]),
+            "requests_per_granule_median": statistics.median(d["requests"]),
+            "requests_per_granule": sorted(set(d["requests"])),
+            "segments_read_per_granule_mean": statistics.mean(d["segments"]),
+            "warmup_s": warm[m],
+            "all_s": d["seconds"],
+        }
+    segs = {m: per[m]["segments"] for m in per if not m.startswith("seed")}
+    same = len({tuple(v) for v in segs.values()}) == 1
+    ours = summary["ours_read_granule_h5coro"]["median_s_per_granule"]
+    verdict = {"same_segment_counts": same, "latency_s": args.latency,
+               "target_speedup": TARGET_SPEEDUP}
+    for b in BASELINES:
+        verdict[f"speedup_vs_{b}"] = summary[b]["median_s_per_granule"] / ours
+    verdict["speedup_worst"] = min(verdict[f"speedup_vs_{b}"] for b in BASELINES)
+    verdict["target_met"] = verdict["speedup_worst"] >= TARGET_SPEEDUP
+    results["per_method"] = summary
+    results["verdict"] = verdict
+    results["total_wall_s"] = C.now() - t_start
+
+    C.log("")
+    C.log(f"Simulated cloud: {n} full-size granules, {args.latency * 1000:.0f} ms per request, "
+          f"{repeat} rounds (median per granule)")
+    for m, s in summary.items():
+        C.log(f"  {m:36s} {s['median_s_per_granule']:7.3f} s   "
+              f"(CPU {s['median_cpu_s_per_granule']:5.3f} s)  "
+              f"{s['requests_per_granule_median']:6.0f} requests   "
+              f"{s['segments_read_per_granule_mean']:9.0f} segments")
+    for b in BASELINES:
+        C.log(f"  speed-up of ours vs {b}: {verdict[f'speedup_vs_{b}']:.2f}x")
+    C.log(f"  target >= {TARGET_SPEEDUP}x: {'met' if verdict['target_met'] else 'NOT met'}"
+          f" (worst case {verdict['speedup_worst']:.2f}x); same segments read: {same}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    C.log(f"results written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
