@@ -77,6 +77,10 @@ def serve(args) -> int:
     from icesat2_tutorial.localservers import LocalS3Server
 
     server = LocalS3Server(latency_s=args.latency).start()
+    if args.bandwidth_mbps:
+        # Per-request throughput cap, wrapped around the running server's WSGI application
+        # (its ``_server.app``: a private attribute of the package's class, used here only).
+        server._server.app = _Throttle(server._server.app, args.bandwidth_mbps * 1e6)
     try:
         urls = [server.upload(p) for p in args.files]
         print(json.dumps({"endpoint": server.endpoint_url, "urls": urls,
@@ -96,10 +100,39 @@ def serve(args) -> int:
     return 0
 
 
+class _Throttle:
+    """WSGI middleware: deliver each response body at ``bytes_per_s`` (per request).
+
+    Each request is delayed by its body's size / ``bytes_per_s`` in its own handler thread,
+    so concurrent requests each get that throughput, like separate connections to S3.
+    """
+
+    def __init__(self, app, bytes_per_s: float) -> None:
+        self.app = app
+        self.bytes_per_s = bytes_per_s
+
+    def __call__(self, environ, start_response):
+        body = self.app(environ, start_response)
+
+        def throttled():
+            try:
+                for chunk in body:
+                    if chunk:
+                        time.sleep(len(chunk) / self.bytes_per_s)
+                    yield chunk
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+        return throttled()
+
+
 class ServerProcess:
-    def __init__(self, files: list[Path], latency: float) -> None:
+    def __init__(self, files: list[Path], latency: float, bandwidth_mbps: float = 0.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--latency", str(latency), *map(str, files)],
+            [sys.executable, __file__, "--serve", "--latency", str(latency),
+             "--bandwidth-mbps", str(bandwidth_mbps), *map(str, files)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ, PYTHONWARNINGS="ignore"))
         self.info = json.loads(self.proc.stdout.readline())
@@ -122,6 +155,110 @@ class ServerProcess:
             self.proc.wait(30)
         except Exception:
             self.proc.kill()
+
+
+# ----------------------------------------------------------------------------- padded granules
+
+
+def pad_granule(src: Path, dst: Path, total_mb: float) -> Path:
+    """Copy a granule, adding unread datasets so that the file is about ``total_mb`` MB.
+
+    Real ATL10 granules are 60-120 MB (the seed's month: 4.6 GB for 59), most of it
+    variables this reader does not need; the fixtures carry fewer (29 MB). The padding is
+    interleaved: after every dataset of every beam group comes a ``<name>_pad`` dataset of
+    random (incompressible) bytes, gzip-compressed in chunks like the rest, so unneeded
+    bytes sit between needed ones as in a real file. Superblock version 0, as the source.
+    """
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pad_total = max(0.0, total_mb * 1e6 - src.stat().st_size)
+    with h5py.File(src, "r") as fin:
+        beam_datasets = []
+        fin.visititems(lambda n, o: beam_datasets.append(n)
+                       if isinstance(o, h5py.Dataset) and n.startswith("gt") else None)
+        per = int(pad_total / max(1, len(beam_datasets)))
+        tmp = dst.with_suffix(".tmp")
+        with h5py.File(tmp, "w", libver="earliest") as fout:
+            for k, v in fin.attrs.items():
+                fout.attrs[k] = v
+
+            def copy(name, obj):
+                if isinstance(obj, h5py.Group):
+                    g = fout.require_group(name)
+                    for k, v in obj.attrs.items():
+                        g.attrs[k] = v
+                    return
+                parent = fout.require_group(name.rsplit("/", 1)[0]) if "/" in name else fout
+                fin.copy(obj, parent, name=name.rsplit("/", 1)[-1])
+                if name.startswith("gt") and per > 0:
+                    parent.create_dataset(name.rsplit("/", 1)[-1] + "_pad",
+                                          data=rng.integers(0, 256, per, dtype=np.uint8),
+                                          chunks=(min(per, 40_000),), compression="gzip")
+
+            fin.visititems(copy)
+    tmp.replace(dst)
+    return dst
+
+
+def padded_granules(paths: list[Path], total_mb: float) -> list[Path]:
+    directory = C.CACHE / f"atl10_cloud_padded_{total_mb:g}mb"
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in paths:
+        q = directory / p.name
+        if not q.exists():
+            C.log(f"[data] padding {p.name} to {total_mb:g} MB ...")
+            pad_granule(p, q, total_mb)
+        out.append(q)
+    return out
+
+
+# ----------------------------------------------------------------------------- bytes
+
+
+class ByteCounter:
+    """Bytes the clients receive: h5coro's ``S3Driver.read`` and s3fs's ``_fetch_range``.
+
+    Both are wrapped (in this benchmark process only) to add up the lengths they return;
+    the server counts requests, this counts their payload.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.bytes = 0
+
+    def add(self, data) -> None:
+        if data is not None:
+            with self.lock:
+                self.bytes += len(data)
+
+    def install(self) -> None:
+        import s3fs.core
+        from h5coro import s3driver
+
+        counter = self
+        orig_read = s3driver.S3Driver.read
+        orig_fetch = s3fs.core.S3File._fetch_range
+
+        def read(self, offset, size):
+            out = orig_read(self, offset, size)
+            counter.add(out)
+            return out
+
+        def fetch(self, start, end):
+            out = orig_fetch(self, start, end)
+            counter.add(out)
+            return out
+
+        s3driver.S3Driver.read = read
+        s3fs.core.S3File._fetch_range = fetch
+
+
+BYTES = ByteCounter()
 
 
 # ----------------------------------------------------------------------------- readers
@@ -219,6 +356,10 @@ def main() -> int:
     ap.add_argument("--granules", type=int, default=None, help="full-size granules (default 6)")
     ap.add_argument("--repeat", type=int, default=None, help="timed rounds (default 3)")
     ap.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
+    ap.add_argument("--bandwidth-mbps", type=float, default=0.0,
+                    help="cap each request's throughput at this many MB/s (default: no cap)")
+    ap.add_argument("--pad-to-mb", type=float, default=0.0,
+                    help="serve copies of the granules padded with unread datasets to this size")
     ap.add_argument("--skip-seed", action="store_true", help="leave out the seed's reader")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     ap.add_argument("--output", type=Path, default=None)
@@ -246,7 +387,11 @@ def main() -> int:
     else:
         paths, info = C.month_granules(n, "full")
     paths = paths[:n]
+    if args.pad_to_mb:
+        paths = padded_granules(paths, args.pad_to_mb)
     sizes = [p.stat().st_size for p in paths]
+    results["scenario"] = {"latency_s": args.latency, "bandwidth_mbps_per_request":
+                           args.bandwidth_mbps or None, "padded_to_mb": args.pad_to_mb or None}
     results["data"] = {"granules": n, "from": info["cache_dir"], "size": "full",
                        "file_bytes": sizes, "mean_file_mb": statistics.mean(sizes) / C.MB}
 
@@ -257,7 +402,7 @@ def main() -> int:
     logging.getLogger("h5coro").setLevel(logging.CRITICAL)
     C.log(f"[server] LocalS3Server(latency_s={args.latency}) in its own process; uploading "
           f"{n} granules ({statistics.mean(sizes) / C.MB:.1f} MB each) ...")
-    server = ServerProcess(paths, args.latency)
+    server = ServerProcess(paths, args.latency, args.bandwidth_mbps)
     try:
         os.environ.update(server.info["environ"])
         creds = server.info["credentials"]
@@ -266,8 +411,9 @@ def main() -> int:
                                client_kwargs={"endpoint_url": server.info["endpoint"]})
         methods = {k: v for k, v in METHODS.items()
                    if not (args.skip_seed and k.startswith("seed"))}
-        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": []}
+        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": [], "bytes": []}
                      for m in methods}
+        BYTES.install()
         warm: dict = {m: [] for m in methods}
         for rnd in range(repeat + 1):
             for gi, url in enumerate(server.info["urls"]):
@@ -276,6 +422,7 @@ def main() -> int:
                         C.wait_quiet(max_wait=20)
                     fs.invalidate_cache()  # no listing cached from an earlier round
                     server.reset()
+                    BYTES.bytes = 0
                     t0, c0 = C.now(), time.process_time()
                     nseg = func(url, creds, fs)
                     dt, cpu = C.now() - t0, time.process_time() - c0
@@ -285,6 +432,7 @@ def main() -> int:
                         continue
                     per[m]["seconds"].append(dt)
                     per[m]["cpu"].append(cpu)
+                    per[m]["bytes"].append(BYTES.bytes)
                     per[m]["requests"].append(reqs)
                     per[m]["segments"].append(nseg)
             if rnd == 0:
@@ -304,6 +452,7 @@ def main() -> int:
             "min_s": min(d["seconds"]), "max_s": max(d["seconds"]),
             "median_cpu_s_per_granule": statistics.median(d["cpu"]),
             "requests_per_granule_median": statistics.median(d["requests"]),
+            "bytes_per_granule_median": statistics.median(d["bytes"]),
             "requests_per_granule": sorted(set(d["requests"])),
             "segments_read_per_granule_mean": statistics.mean(d["segments"]),
             "warmup_s": warm[m],
@@ -323,12 +472,15 @@ def main() -> int:
     results["total_wall_s"] = C.now() - t_start
 
     C.log("")
-    C.log(f"Simulated cloud: {n} full-size granules, {args.latency * 1000:.0f} ms per request, "
+    C.log(f"Simulated cloud: {n} full-size granules ({statistics.mean(sizes) / C.MB:.0f} MB), "
+          f"{args.latency * 1000:.0f} ms per request"
+          + (f", {args.bandwidth_mbps:g} MB/s per request" if args.bandwidth_mbps else "") + ", "
           f"{repeat} rounds (median per granule)")
     for m, s in summary.items():
         C.log(f"  {m:36s} {s['median_s_per_granule']:7.3f} s   "
               f"(CPU {s['median_cpu_s_per_granule']:5.3f} s)  "
-              f"{s['requests_per_granule_median']:6.0f} requests   "
+              f"{s['requests_per_granule_median']:6.0f} requests "
+              f"{s['bytes_per_granule_median'] / C.MB:6.1f} MB  "
               f"{s['segments_read_per_granule_mean']:9.0f} segments")
     for b in BASELINES:
         C.log(f"  speed-up of ours vs {b}: {verdict[f'speedup_vs_{b}']:.2f}x")
