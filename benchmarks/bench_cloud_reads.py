@@ -26,11 +26,22 @@ Per granule: wall time and the number of requests the server answered. The metho
 interleaved granule by granule (ours, fsspec, ..., then the next granule), for ``--repeat``
 rounds after one warm-up round.
 
+Per granule and method the JSON also has the client's CPU time, the server process's CPU
+time, and the bytes the client received (h5coro's ``S3Driver.read`` and s3fs's
+``_fetch_range`` are wrapped, in this process only, to count them).
+
+Sensitivity options (not the issue's scenario): ``--pad-to-mb 78`` serves copies of the
+granules padded with unread, interleaved datasets to the seed month's mean granule size
+(4.6 GB / 59); ``--bandwidth-mbps 100`` caps each request's throughput (a WSGI wrapper
+around the server's application, set up in the server process).
+
 Usage::
 
     python benchmarks/bench_cloud_reads.py            # 6 full-size granules, 3 rounds
     python benchmarks/bench_cloud_reads.py --quick    # 2 granules, 2 rounds
     python benchmarks/bench_cloud_reads.py --latency 0.05 --output /tmp/x.json
+    python benchmarks/bench_cloud_reads.py --skip-seed --pad-to-mb 78 --bandwidth-mbps 100 \
+        --output benchmarks/results/cloud_reads_78mb_100MBps.json
 
 Results: ``benchmarks/results/cloud_reads.json``. See ``benchmarks/README_timeseries.md``.
 """
@@ -144,6 +155,13 @@ class ServerProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (moto's request handling, the delays)."""
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return t.user + t.system
 
     def count(self) -> int:
         return int(self._ask("count"))
@@ -411,8 +429,8 @@ def main() -> int:
                                client_kwargs={"endpoint_url": server.info["endpoint"]})
         methods = {k: v for k, v in METHODS.items()
                    if not (args.skip_seed and k.startswith("seed"))}
-        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": [], "bytes": []}
-                     for m in methods}
+        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": [], "bytes": [],
+                         "server_cpu": []} for m in methods}
         BYTES.install()
         warm: dict = {m: [] for m in methods}
         for rnd in range(repeat + 1):
@@ -423,9 +441,11 @@ def main() -> int:
                     fs.invalidate_cache()  # no listing cached from an earlier round
                     server.reset()
                     BYTES.bytes = 0
+                    s0 = server.cpu_seconds()
                     t0, c0 = C.now(), time.process_time()
                     nseg = func(url, creds, fs)
                     dt, cpu = C.now() - t0, time.process_time() - c0
+                    server_cpu = server.cpu_seconds() - s0
                     reqs = server.count()
                     if rnd == 0:
                         warm[m].append(dt)
@@ -433,6 +453,7 @@ def main() -> int:
                     per[m]["seconds"].append(dt)
                     per[m]["cpu"].append(cpu)
                     per[m]["bytes"].append(BYTES.bytes)
+                    per[m]["server_cpu"].append(server_cpu)
                     per[m]["requests"].append(reqs)
                     per[m]["segments"].append(nseg)
             if rnd == 0:
@@ -451,6 +472,7 @@ def main() -> int:
             "mean_s_per_granule": statistics.mean(d["seconds"]),
             "min_s": min(d["seconds"]), "max_s": max(d["seconds"]),
             "median_cpu_s_per_granule": statistics.median(d["cpu"]),
+            "median_server_cpu_s_per_granule": statistics.median(d["server_cpu"]),
             "requests_per_granule_median": statistics.median(d["requests"]),
             "bytes_per_granule_median": statistics.median(d["bytes"]),
             "requests_per_granule": sorted(set(d["requests"])),
@@ -478,7 +500,8 @@ def main() -> int:
           f"{repeat} rounds (median per granule)")
     for m, s in summary.items():
         C.log(f"  {m:36s} {s['median_s_per_granule']:7.3f} s   "
-              f"(CPU {s['median_cpu_s_per_granule']:5.3f} s)  "
+              f"(CPU {s['median_cpu_s_per_granule']:5.3f} s, server "
+              f"{s['median_server_cpu_s_per_granule']:5.3f} s)  "
               f"{s['requests_per_granule_median']:6.0f} requests "
               f"{s['bytes_per_granule_median'] / C.MB:6.1f} MB  "
               f"{s['segments_read_per_granule_mean']:9.0f} segments")

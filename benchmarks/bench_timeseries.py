@@ -25,13 +25,23 @@ approach (all segments in one GeoDataFrame) over the same granules.
 
 **dask** -- ``build_timeseries(..., client=Client(LocalCluster(n_workers=k,
 threads_per_worker=1)))`` for k = 1 and 2 on the month's granules (workers warmed up
-first; cluster start-up timed apart), and the ``threads`` scheduler with 1 and 2 threads.
+first; cluster start-up timed apart), and the ``threads`` scheduler with 1 and 2 threads;
+also the machine's own ceiling (two CPU-bound processes against one).
+
+**reduce** -- ``build_timeseries``'s merge of the granule results alone
+(``_OrderedMerger``), fed 1,500 / 3,000 / 6,000 synthetic results shaped like the month's
+(~960 cell-days per granule, 29 granules a day), to see how it grows toward a decade.
+
+Every timed run waits for a quiet machine and records the CPU time other processes used
+meanwhile; runs that shared the machine are repeated (up to 3x the requested number) and
+left out of best/median (flagged in the JSON).
 
 Usage::
 
-    python benchmarks/bench_timeseries.py                  # everything (~20 min, 2 cores)
+    python benchmarks/bench_timeseries.py                  # everything (~25 min, 2 cores)
     python benchmarks/bench_timeseries.py --quick          # small sets (~3 min)
-    python benchmarks/bench_timeseries.py --parts memory   # one part
+    python benchmarks/bench_timeseries.py --parts memory   # one part (the others are kept
+                                                           # from the previous results file)
     python benchmarks/bench_timeseries.py --seed-all-beams # also the seed with 3 beams
 
 Granules are cached under ``benchmarks/.cache/`` (git-ignored): 59 full-size (1.7 GB,
@@ -47,6 +57,9 @@ import json
 import statistics
 import sys
 from pathlib import Path
+
+import numpy as np  # module level, as in the seed notebook (its get_grid_index uses np, Affine)
+from affine import Affine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ts_common as C  # noqa: E402
@@ -142,12 +155,9 @@ height = -10000.0
 
 
 def get_grid_index(xy):
-    from affine import Affine
-
     geotransform = (upper_left_x, width, 0., upper_left_y, 0., height)
     fwd = Affine.from_gdal(*geotransform)
     row, col = ~fwd * xy
-    import numpy as np
     return (np.floor(row) * ncol) + np.floor(col)
 
 
@@ -357,7 +367,48 @@ def child_dask(opts: dict) -> dict:
     return res
 
 
-CHILDREN = {"ours": child_ours, "seed": child_seed, "dask": child_dask}
+def child_reduce(opts: dict) -> dict:
+    """build_timeseries's reduce alone: ``_OrderedMerger`` fed synthetic granule results.
+
+    Shaped like the month's (about 960 cell-days per full-size granule) at both hemispheres'
+    density (29 granules a day), keys arriving in time order, as the tasks return them.
+    """
+    import numpy as np
+
+    it = _import_ours()
+    from icesat2_tutorial.bucket import PartialSums
+    from icesat2_tutorial.periods import parse_period
+    from icesat2_tutorial.timeseries import GranuleResult, _OrderedMerger
+
+    grid, per = it.ease2_grid("south", 6.25), parse_period("1D")
+    ncell = grid.shape[0] * grid.shape[1]
+    rng = np.random.default_rng(0)
+
+    def result(i):
+        day = 17775 + i // 29
+        keys = np.unique(day * ncell + rng.integers(0, ncell, 980)).astype(np.int64)
+        n = len(keys)
+        return GranuleResult(i, f"g{i}", PartialSums(grid, per, "beam_fb_height", keys,
+                                                     np.ones(n, np.int64), np.ones(n),
+                                                     np.zeros(n), np.zeros(n)))
+
+    out = []
+    for n in opts["granules"]:
+        results = [result(i) for i in range(n)]
+        merger = _OrderedMerger(PartialSums(grid, per, "beam_fb_height"))
+        t0 = C.now()
+        for r in results:
+            merger.add(r)
+        total = merger.finish()
+        dt = C.now() - t0
+        out.append({"granules": n, "reduce_s": dt, "ms_per_granule": dt / n * 1000,
+                    "cell_days": int(len(total.key))})
+        del results, merger, total
+        gc.collect()
+    return {"runs": out}
+
+
+CHILDREN = {"ours": child_ours, "seed": child_seed, "dask": child_dask, "reduce": child_reduce}
 
 
 def run_child(kind: str, opts: dict) -> dict:
@@ -529,6 +580,29 @@ def part_dask(args, results: dict) -> None:
     save(args, results)
 
 
+def part_reduce(args, results: dict) -> None:
+    sizes = [500, 1000, 2000] if args.quick else [1500, 3000, 6000]
+    C.log(f"[reduce] build_timeseries's merge of granule results alone, {sizes} granules ...")
+    r = C.run_child(SCRIPT, ["--child", "reduce", json.dumps({"granules": sizes})])
+    runs = r["runs"]
+    for x in runs:
+        C.log(f"[reduce]   {x['granules']:6d} granules: {x['reduce_s']:6.1f} s "
+              f"({x['ms_per_granule']:.1f} ms per granule), {x['cell_days']:,} cell-days")
+    # quadratic extrapolation from the largest run to a decade of both hemispheres
+    decade = round(14.5 * 2 * 365.25 * 10)
+    last = runs[-1]
+    exponent = float(np.log(runs[-1]["reduce_s"] / runs[0]["reduce_s"])
+                     / np.log(runs[-1]["granules"] / runs[0]["granules"]))
+    results["reduce"] = {"runs": runs, "growth_exponent": exponent,
+                         "decade_granules": decade,
+                         "decade_reduce_s_extrapolated_quadratic":
+                             last["reduce_s"] * (decade / last["granules"]) ** 2}
+    C.log(f"[reduce]   time grows as granules^{exponent:.2f}; a decade ({decade:,} granules) "
+          f"extrapolated quadratically: "
+          f"{results['reduce']['decade_reduce_s_extrapolated_quadratic'] / 3600:.1f} h")
+    save(args, results)
+
+
 def save(args, results: dict) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     results["total_wall_s"] = C.now() - results["_t0"]
@@ -585,7 +659,8 @@ def report(results: dict) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sets, 2 runs each")
-    ap.add_argument("--parts", default="month,memory,dask", help="comma-separated: month,memory,dask")
+    ap.add_argument("--parts", default="month,memory,dask,reduce",
+                    help="comma-separated: month,memory,dask,reduce")
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per configuration (3)")
     ap.add_argument("--seed-all-beams", action="store_true",
                     help="also time the seed pipeline with all three strong beams")
@@ -612,7 +687,7 @@ def main() -> int:
     if args.output.exists():  # keep the parts not rerun this time
         try:
             old = json.loads(args.output.read_text())
-            for p in ("month", "memory", "dask"):
+            for p in ("month", "memory", "dask", "reduce"):
                 if p not in parts and p in old:
                     results[p] = old[p]
                     results.setdefault("kept_from_earlier_run", []).append(
@@ -622,7 +697,8 @@ def main() -> int:
     if not args.no_wait:
         results["machine"]["wait"] = C.wait_for_machine()
     for p in parts:
-        {"month": part_month, "memory": part_memory, "dask": part_dask}[p](args, results)
+        {"month": part_month, "memory": part_memory, "dask": part_dask,
+         "reduce": part_reduce}[p](args, results)
     save(args, results)
     report(results)
     C.log(f"results written to {args.output}")
