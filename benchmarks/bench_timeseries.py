@@ -29,7 +29,7 @@ first; cluster start-up timed apart), and the ``threads`` scheduler with 1 and 2
 also the machine's own ceiling (two CPU-bound processes against one).
 
 **reduce** -- ``build_timeseries``'s merge of the granule results alone
-(``_OrderedMerger``), fed 1,500 / 3,000 / 6,000 synthetic results shaped like the month's
+(``_OrderedMerger``), fed 1,500 / 6,000 / 24,000 synthetic results shaped like the month's
 (~960 cell-days per granule, 29 granules a day), to see how it grows toward a decade.
 
 Every timed run waits for a quiet machine and records the CPU time other processes used
@@ -174,7 +174,8 @@ def seed_pipeline(files, executors, all_beams=False) -> dict:
     tracks = tracks.to_crs(easegrid2_epsg)
     t["to_crs_s"] = C.now() - t1
     t1 = C.now()
-    tracks["grid_index"] = [get_grid_index((x, y)) for x, y in zip(tracks.geometry.x, tracks.geometry.y)]
+    tracks["grid_index"] = [get_grid_index((x, y)) for x, y in zip(tracks.geometry.x, tracks.geometry.y,
+                                                                          strict=True)]
     t["grid_index_listcomp_s"] = C.now() - t1
     t1 = C.now()
     cell_segment_counts = tracks.groupby("grid_index")["beam_fb_height"].count()
@@ -237,7 +238,7 @@ def child_ours(opts: dict) -> dict:
             res["dims"] = {k: int(v) for k, v in ds.sizes.items()}
             res["dense_nbytes"] = int(sum(ds[v].nbytes for v in ds.data_vars))
         if opts.get("compute", True):
-            rec2, dense = C.timed(lambda: ds.compute())
+            rec2, dense = C.timed(ds.compute)
             rec2["peak_rss"] = C.peak_rss()
             C.mark_quiet(rec2, rec2["cpu_s"])
             computes.append(rec2)
@@ -253,7 +254,7 @@ def child_ours(opts: dict) -> dict:
         res["compute"] = C.summarize(computes)
         res["build_plus_compute"] = C.summarize(
             [{"wall_s": a["wall_s"] + b["wall_s"], "quiet": a["quiet"] and b["quiet"]}
-             for a, b in zip(runs, computes)])
+             for a, b in zip(runs, computes, strict=True)])
         res["compute_runs"] = computes
     # the first run's peak: later runs start from an RSS inflated by the previous .compute()
     # (freed memory the allocator keeps), so their peaks say less about build_timeseries
@@ -581,25 +582,25 @@ def part_dask(args, results: dict) -> None:
 
 
 def part_reduce(args, results: dict) -> None:
-    sizes = [500, 1000, 2000] if args.quick else [1500, 3000, 6000]
+    sizes = [500, 1000, 2000] if args.quick else [1500, 6000, 24000]
     C.log(f"[reduce] build_timeseries's merge of granule results alone, {sizes} granules ...")
     r = C.run_child(SCRIPT, ["--child", "reduce", json.dumps({"granules": sizes})])
     runs = r["runs"]
     for x in runs:
         C.log(f"[reduce]   {x['granules']:6d} granules: {x['reduce_s']:6.1f} s "
               f"({x['ms_per_granule']:.1f} ms per granule), {x['cell_days']:,} cell-days")
-    # quadratic extrapolation from the largest run to a decade of both hemispheres
+    # extrapolate from the largest run with the growth measured between the smallest and it
     decade = round(14.5 * 2 * 365.25 * 10)
     last = runs[-1]
     exponent = float(np.log(runs[-1]["reduce_s"] / runs[0]["reduce_s"])
                      / np.log(runs[-1]["granules"] / runs[0]["granules"]))
-    results["reduce"] = {"runs": runs, "growth_exponent": exponent,
-                         "decade_granules": decade,
-                         "decade_reduce_s_extrapolated_quadratic":
-                             last["reduce_s"] * (decade / last["granules"]) ** 2}
-    C.log(f"[reduce]   time grows as granules^{exponent:.2f}; a decade ({decade:,} granules) "
-          f"extrapolated quadratically: "
-          f"{results['reduce']['decade_reduce_s_extrapolated_quadratic'] / 3600:.1f} h")
+    decade_s = last["reduce_s"] * (decade / last["granules"]) ** exponent
+    results["reduce"] = {"runs": runs, "growth_exponent": exponent, "decade_granules": decade,
+                         "decade_reduce_s_extrapolated": decade_s,
+                         "decade_cell_days_extrapolated":
+                             round(last["cell_days"] * decade / last["granules"])}
+    C.log(f"[reduce]   time grows as granules^{exponent:.2f}; a decade ({decade:,} granules, "
+          f"daily 6.25 km cells) extrapolated with that exponent: {decade_s / 60:.1f} min")
     save(args, results)
 
 
@@ -622,7 +623,8 @@ def report(results: dict) -> None:
         for k in v["ours_build_median_s"]:
             C.log(f"   ours {k:14s}: {v['ours_build_median_s'][k]:6.2f} s median "
                   f"({v['speedup_median'][k]:5.1f}x); with .compute() "
-                  f"{v['ours_build_plus_compute_median_s'][k]:6.2f} s ({v['speedup_incl_compute_median'][k]:5.1f}x)")
+                  f"{v['ours_build_plus_compute_median_s'][k]:6.2f} s "
+                  f"({v['speedup_incl_compute_median'][k]:5.1f}x)")
         if "speedup_vs_seed_all_beams" in v:
             C.log(f"   seed with all 3 beams: {v['seed_all_beams_total_s']:.1f} s "
                   f"({v['speedup_vs_seed_all_beams']:.1f}x)")

@@ -248,3 +248,114 @@ def test_aggregate_periods_skips_the_gaps_between_seasons(tmp_path):
     assert [str(t)[:7] for t in monthly["time"].to_numpy()] == ["2019-09", "2021-09"]
     assert int(monthly["segment_count"].min()) == 0
     assert int(monthly["segment_count"].sum()) == int(daily["segment_count"].sum())
+
+
+# --------------------------------------------------------------------------------------------
+# The reduce: merged in granule order, as a binary counter of batches
+# --------------------------------------------------------------------------------------------
+
+def _synthetic_results(n: int, cells_each: int, seed: int = 0, shift: int = 0) -> list:
+    """``n`` granule results with random sums on the 25 km south grid.
+
+    Granule ``i``'s keys are drawn from ``[i * shift, i * shift + 4 * cells_each)``: with
+    ``shift=0`` all granules overlap; with a large shift each brings new cells (new days), as
+    a long time series does.
+    """
+    import numpy as np
+
+    from icesat2_tutorial.bucket import PartialSums
+    from icesat2_tutorial.timeseries import GranuleResult
+
+    rng = np.random.default_rng(seed)
+    per = parse_period("1D")
+    out = []
+    for i in range(n):
+        keys = np.unique(i * shift + rng.integers(0, 4 * cells_each, cells_each)).astype(np.int64)
+        k = len(keys)
+        count = rng.integers(1, 50, k).astype(np.int64)
+        length = count * rng.uniform(10, 150, k)
+        mean = rng.normal(0.3, 0.2, k)
+        m2 = rng.uniform(0, 2, k) * length
+        out.append(GranuleResult(i, f"g{i}", PartialSums(GRID, per, "beam_fb_height", keys, count,
+                                                         length, mean, m2, sources=[f"g{i}"])))
+    return out
+
+
+def _merge_all(results, order) -> object:
+    from icesat2_tutorial.bucket import PartialSums
+    from icesat2_tutorial.timeseries import _OrderedMerger
+
+    merger = _OrderedMerger(PartialSums(GRID, parse_period("1D"), "beam_fb_height"))
+    for i in order:
+        r = results[i]
+        merger.add(type(r)(r.index, r.name, r.sums))  # a copy: add() takes the sums away
+    assert merger.waiting == 0
+    return merger.finish()
+
+
+def test_merge_order_is_fixed_by_granule_order_not_arrival(monkeypatch):
+    import numpy as np
+
+    import icesat2_tutorial.timeseries as ts
+
+    monkeypatch.setattr(ts, "MERGE_BATCH", 3)  # 40 granules: 14 batches, four counter levels
+    results = _synthetic_results(40, 200)
+    in_order = _merge_all(results, range(40))
+    shuffled = _merge_all(results, np.random.default_rng(5).permutation(40))
+    for a in ("key", "count", "sum_length", "mean", "m2"):
+        np.testing.assert_array_equal(getattr(in_order, a), getattr(shuffled, a))  # bit for bit
+    assert in_order.sources == [f"g{i}" for i in range(40)]
+    # and it is the exact merge: against an independent sum over all granules (pandas)
+    frame = pd.concat([pd.DataFrame({"key": r.sums.key, "n": r.sums.count, "W": r.sums.sum_length,
+                                     "Lh": r.sums.mean * r.sums.sum_length, "mean": r.sums.mean,
+                                     "m2": r.sums.m2}) for r in results])
+    tot = frame.groupby("key").agg(n=("n", "sum"), W=("W", "sum"), Lh=("Lh", "sum"))
+    tot["mean"] = tot["Lh"] / tot["W"]
+    # parallel-axis theorem: M2 = sum(m2_i + W_i (mean_i - mean)^2)
+    frame = frame.join(tot["mean"].rename("total_mean"), on="key")
+    tot["m2"] = (frame["m2"] + frame["W"] * (frame["mean"] - frame["total_mean"]) ** 2
+                 ).groupby(frame["key"]).sum()
+    np.testing.assert_array_equal(in_order.key, tot.index.to_numpy())
+    np.testing.assert_array_equal(in_order.count, tot["n"].to_numpy())
+    np.testing.assert_allclose(in_order.sum_length, tot["W"], rtol=1e-12)
+    np.testing.assert_allclose(in_order.mean, tot["mean"], rtol=1e-11)
+    np.testing.assert_allclose(in_order.m2, tot["m2"], rtol=1e-9)
+
+
+def test_merge_work_grows_as_n_log_n_not_n_squared(monkeypatch):
+    """Counts the cells each merge copies: a decade must not copy the total once per batch."""
+    import math
+
+    import icesat2_tutorial.timeseries as ts
+
+    copied = []
+    real = ts._combine
+
+    def counting(template, keys, *args):
+        copied.append(sum(len(k) for k in keys))
+        return real(template, keys, *args)
+
+    monkeypatch.setattr(ts, "_combine", counting)
+    monkeypatch.setattr(ts, "MERGE_BATCH", 2)
+    n = 512  # 256 batches
+    results = _synthetic_results(n, 50, seed=1, shift=1000)  # disjoint: the total grows
+    total_in = sum(len(r.sums.key) for r in results)
+    _merge_all(results, range(n))
+    levels = math.log2(n / 2)
+    # each cell is copied once into its batch and once per counter level above it
+    assert sum(copied) <= total_in * (levels + 2)
+    # folding every batch into one running total would have copied about n/4 times as much
+    assert sum(copied) < total_in * n / 2 / 8
+
+
+def test_build_timeseries_with_many_merge_levels_equals_grid_segments(good, segments, monkeypatch):
+    import icesat2_tutorial.timeseries as ts
+
+    monkeypatch.setattr(ts, "MERGE_BATCH", 1)  # six granules: counter levels 0, 1 and 2 used
+    ds = build_timeseries(good, GRID, "1D", filters=None, progress=False).compute()
+    threads = build_timeseries(good, GRID, "1D", filters=None, scheduler="threads", workers=2,
+                               progress=False).compute()
+    xr.testing.assert_identical(ds, threads)
+    ref = grid_segments(segments, GRID, "1D").compute()
+    for v in STATS:
+        xr.testing.assert_allclose(ds[v], ref[v], rtol=1e-12, atol=1e-12)
