@@ -15,6 +15,8 @@ Two ``readDatasets`` calls are made per granule: a tiny one for the spacecraft o
 the time epoch and the product's signature dataset, then one call for every variable of the
 strong beams together. The first call is needed because the orientation decides which beams
 are strong; reading all six beams in one call instead would fetch about a third more data.
+Both calls go through :func:`icesat2_tutorial.h5datasets.read_datasets`: ``readDatasets``
+without h5coro's per-element fill loop (a full granule reads about 2.5x faster).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .exceptions import (
     OrientationError,
     WrongProductError,
 )
+from .h5datasets import read_datasets
 from .products import (
     BEAMS,
     FLOAT32_FILL,
@@ -311,10 +314,9 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
 
 
 def _read_many(h5: h5coro.H5Coro, paths: list[str], location: Location) -> dict[str, Any]:
-    """One ``readDatasets`` call; missing datasets map to ``None``."""
+    """One ``readDatasets``-like call (all datasets at once); missing ones map to ``None``."""
     try:
-        promise = h5.readDatasets(paths, block=True)
-        return {p: promise[p] for p in paths}
+        return read_datasets(h5, paths)
     except GranuleError:
         raise
     except Exception as exc:
@@ -497,7 +499,9 @@ def _beam_table(
     for v in prod.variables:
         if v.column != "delta_time":
             data[v.column] = cols[v.column][keep]
-    data["beam"] = pd.Categorical([beam] * int(keep.sum()), categories=BEAMS)
+    # from codes: building it from a list of strings costs more than the rest of the table
+    codes = np.full(int(keep.sum()), BEAMS.index(beam), dtype=np.int8)
+    data["beam"] = pd.Categorical.from_codes(codes, categories=BEAMS)
     return pd.DataFrame(data), n
 
 
