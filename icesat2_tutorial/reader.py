@@ -316,7 +316,9 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
 def _read_many(h5: h5coro.H5Coro, paths: list[str], location: Location) -> dict[str, Any]:
     """One ``readDatasets``-like call (all datasets at once); missing ones map to ``None``."""
     try:
-        return read_datasets(h5, paths)
+        # local: one dataset after another (no latency to hide; the pool runs granules side by
+        # side); remote: a thread per dataset, so the requests overlap
+        return read_datasets(h5, paths, threads=1 if location.kind == "local" else None)
     except GranuleError:
         raise
     except Exception as exc:
@@ -434,11 +436,12 @@ def _read_open(
                 f"{beam}/{prod.segment_group} lacks {', '.join(absent)}: not the "
                 f"{prod.short_name} v{prod.version} layout",
             )
-        table, n_read = _beam_table(name, prod, beam, arrays, gps_epoch)
-        counts[beam] = {"read": n_read, "kept": len(table), "fill": n_read - len(table)}
-        tables.append(table)
+        columns, n_read = _beam_columns(name, prod, beam, arrays, gps_epoch)
+        n_kept = len(columns["time"])
+        counts[beam] = {"read": n_read, "kept": n_kept, "fill": n_read - n_kept}
+        tables.append(columns)
 
-    out = pd.concat(tables, ignore_index=True) if tables else empty_segments(prod)
+    out = _join_beams(tables, prod)
     out.attrs.update(attrs, strong_beams=list(beams), missing_beams=missing, beam_counts=counts)
     return out
 
@@ -478,10 +481,14 @@ def _check_product(
     )
 
 
-def _beam_table(
+def _beam_columns(
     name: str, prod: Product, beam: str, arrays: dict[str, Any], gps_epoch: float
-) -> tuple[pd.DataFrame, int]:
-    """One beam's arrays -> table without fill segments; also returns the count read."""
+) -> tuple[dict[str, np.ndarray], int]:
+    """One beam's arrays -> columns without fill segments; also returns the count read.
+
+    Columns, not a DataFrame: the beams' columns are joined once, in :func:`_join_beams`
+    (a DataFrame per beam and ``pd.concat`` would copy every column twice).
+    """
     lengths = {c: len(a) for c, a in arrays.items()}
     n = lengths["delta_time"]
     if any(v != n for v in lengths.values()):
@@ -495,14 +502,29 @@ def _beam_table(
             a = cols[v.column]
             # compare in float32: float32 max cast to float64 is not the decimal 3.4028235e38
             keep &= np.isfinite(a) & (a < FLOAT32_FILL)
-    data: dict[str, Any] = {"time": delta_time_to_utc(cols["delta_time"][keep], gps_epoch)}
+    data: dict[str, np.ndarray] = {"time": delta_time_to_utc(cols["delta_time"][keep], gps_epoch)}
     for v in prod.variables:
         if v.column != "delta_time":
             data[v.column] = cols[v.column][keep]
-    # from codes: building it from a list of strings costs more than the rest of the table
-    codes = np.full(int(keep.sum()), BEAMS.index(beam), dtype=np.int8)
-    data["beam"] = pd.Categorical.from_codes(codes, categories=BEAMS)
-    return pd.DataFrame(data), n
+    data["beam"] = np.full(int(keep.sum()), BEAMS.index(beam), dtype=np.int8)  # category codes
+    return data, n
+
+
+def _beam_table(
+    name: str, prod: Product, beam: str, arrays: dict[str, Any], gps_epoch: float
+) -> tuple[pd.DataFrame, int]:
+    """One beam's arrays -> table without fill segments; also returns the count read."""
+    columns, n = _beam_columns(name, prod, beam, arrays, gps_epoch)
+    return _join_beams([columns], prod), n
+
+
+def _join_beams(parts: list[dict[str, np.ndarray]], prod: Product) -> pd.DataFrame:
+    """The beams' columns, one after the other, as the segment table (one copy per column)."""
+    if not parts:
+        return empty_segments(prod)
+    cols: dict[str, Any] = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+    cols["beam"] = pd.Categorical.from_codes(cols["beam"], categories=BEAMS)
+    return pd.DataFrame(cols, copy=False)
 
 
 def summarize_beams(table: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # conda-forge names that differ from PyPI's, and pip extras that conda spells out
-PIP_TO_CONDA = {"moto[server]": "moto"}
+PIP_TO_CONDA = {"moto[server]": "moto", "isal": "python-isal"}
 
 
 def _split(requirement: str) -> tuple[str, str]:

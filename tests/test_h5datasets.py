@@ -1,4 +1,6 @@
-"""read_datasets: the same bytes as h5coro's readDatasets and as h5py, with the fill done by numpy.
+"""read_datasets: the same bytes as h5coro's readDatasets and as h5py.
+
+(With the fill done by numpy and gzip inflated by ISA-L instead of h5coro's loop and zlib.)
 
 The case the fill exists for is a chunked dataset with chunks that were never written: HDF5
 says they read as the dataset's fill value. h5py (the HDF5 library) is the oracle.
@@ -22,9 +24,9 @@ def _stock(path, paths):
     return {p: promise[p] for p in paths}
 
 
-def _ours(path, paths):
+def _ours(path, paths, threads=None):
     h5 = h5coro.H5Coro(str(path), filedriver.FileDriver, errorChecking=True, verbose=False)
-    return read_datasets(h5, paths)
+    return read_datasets(h5, paths, threads=threads)
 
 
 def _h5py(path, paths):
@@ -62,9 +64,10 @@ def sparse_file(tmp_path_factory):
     return path, list(specs) + ["g/nofill", "g/contiguous"]
 
 
-def test_unwritten_chunks_read_as_the_fill_value(sparse_file):
+@pytest.mark.parametrize("threads", [None, 1, 3])
+def test_unwritten_chunks_read_as_the_fill_value(sparse_file, threads):
     path, paths = sparse_file
-    ours, stock, ref = _ours(path, paths), _stock(path, paths), _h5py(path, paths)
+    ours, stock, ref = _ours(path, paths, threads), _stock(path, paths), _h5py(path, paths)
     for p in paths:
         _assert_same_bytes(ours[p], ref[p], p)
         _assert_same_bytes(ours[p], stock[p], p)
@@ -73,14 +76,15 @@ def test_unwritten_chunks_read_as_the_fill_value(sparse_file):
     assert int((ours["g/f4"] == np.finfo(np.float32).max).sum()) == 7500
 
 
-def test_fixture_granule_same_as_readdatasets_and_h5py(tmp_path):
+@pytest.mark.parametrize("threads", [None, 1])
+def test_fixture_granule_same_as_readdatasets_and_h5py(tmp_path, threads):
     path = make_fixture_granules(tmp_path, n=1, seed=4)[0]
     with h5py.File(path, "r") as f:
         paths = []
         f.visititems(lambda name, obj: paths.append(name) if isinstance(obj, h5py.Dataset)
                      and obj.dtype.kind in "fiu" else None)
     assert len(paths) > 100
-    ours, stock, ref = _ours(path, paths), _stock(path, paths), _h5py(path, paths)
+    ours, stock, ref = _ours(path, paths, threads), _stock(path, paths), _h5py(path, paths)
     for p in paths:
         _assert_same_bytes(ours[p], stock[p], p)
         np.testing.assert_array_equal(ours[p].reshape(ref[p].shape), ref[p], err_msg=p)
@@ -104,14 +108,27 @@ def test_real_granules_same_as_readdatasets():
                 _assert_same_bytes(ours[p], stock[p], f"{path.name}:{p}")
 
 
-def test_missing_dataset_is_none_like_readdatasets(sparse_file):
+@pytest.mark.parametrize("threads", [None, 1])
+def test_missing_dataset_is_none_like_readdatasets(sparse_file, threads):
     path, _ = sparse_file
     paths = ["g/f4", "g/not_there", "nowhere/at_all"]
-    ours, stock = _ours(path, paths), _stock(path, paths)
+    ours, stock = _ours(path, paths, threads), _stock(path, paths)
     assert ours["g/not_there"] is None and stock["g/not_there"] is None
     assert ours["nowhere/at_all"] is None and stock["nowhere/at_all"] is None
     _assert_same_bytes(ours["g/f4"], stock["g/f4"], "g/f4")
     assert read_datasets(None, []) == {}  # type: ignore[arg-type]
+
+
+def test_inflate_is_isal_and_gives_zlibs_bytes():
+    import zlib
+
+    from icesat2_tutorial import h5datasets
+
+    assert h5datasets._inflate.__module__.startswith("isal")  # a dependency: not the fallback
+    data = np.random.default_rng(0).normal(size=20_000).tobytes()
+    for level in (1, 6, 9):
+        packed = zlib.compress(data, level)
+        assert h5datasets._inflate(packed) == zlib.decompress(packed) == data
 
 
 @pytest.mark.parametrize("size,length", [(4, 12), (8, 16), (1, 5), (2, 7), (4, 10)])
