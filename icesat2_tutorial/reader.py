@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from h5coro import h5coro
 
-from .access import Access, Location, granule_name, locate
+from .access import Access, Location, granule_name, guard_local_reads, locate
 from .exceptions import (
     AccessError,
     GranuleError,
@@ -63,6 +63,13 @@ if logging.getLogger("h5coro").level == logging.NOTSET:
 #: Default limit for reading one granule, in seconds: long enough for a full granule over a
 #: slow HTTPS link, short enough that a stalled read never hangs a notebook.
 DEFAULT_TIMEOUT_S = 300.0
+
+#: Bytes h5coro fetches per S3 request when it reads metadata and chunks (its "cache line").
+#: h5coro's default, 4 MiB, fetches most of a granule when the wanted datasets lie between
+#: unwanted ones, as in a real ATL10 file (about 100 variables per beam); 1 MiB fetches a
+#: third less of a 78 MB granule for a few more requests, which run in parallel
+#: (benchmarks/bench_cloud_reads.py). HTTPS keeps the default: each request costs more there.
+S3_CACHE_LINE_BYTES = 1 << 20
 
 OnTransition = Literal["raise", "empty"]
 
@@ -191,7 +198,9 @@ def _with_timeout(func: Any, timeout: float, name: str) -> pd.DataFrame:
 def _open(location: Location) -> h5coro.H5Coro:
     """Open the granule with h5coro, turning low-level failures into GranuleErrors."""
     try:
-        return h5coro.H5Coro(location.resource, location.driver, credentials=location.credentials)
+        kw = {"cacheLineSize": S3_CACHE_LINE_BYTES} if location.kind == "s3" else {}
+        return h5coro.H5Coro(location.resource, location.driver, credentials=location.credentials,
+                             **kw)
     except GranuleError:
         raise
     except FileNotFoundError:
@@ -379,9 +388,15 @@ def _check_not_truncated(location: Location) -> None:
 
 def _read(location: Location, prod: Product, on_transition: OnTransition) -> pd.DataFrame:
     _check_not_truncated(location)
-    h5 = _open(location)
+    h5 = _open(guard_local_reads(location))
     try:
         return _read_open(h5, location, prod, on_transition)
+    except GranuleError:
+        raise
+    except Exception as exc:
+        # values no sound granule has (an empty sc_orient, say) must not escape as an
+        # IndexError from deep inside: they mean a corrupt granule (tests/test_reliability_inputs.py)
+        raise _diagnose(location, exc) from None
     finally:
         h5.close()
 
@@ -448,11 +463,20 @@ def _read_open(
 
 def _group_exists(h5: h5coro.H5Coro, beam: str, group: str, location: Location) -> bool:
     """Whether ``beam/group`` exists (h5coro can list groups, though not attributes, of v2 files)."""
+    # h5coro lists an absent group as empty, and leaves out of a listing any subgroup it
+    # cannot read; so a group missing from its beam's listing is listed itself: an
+    # exception there means it is present but unreadable. (Found by the corruption fuzz in
+    # tests/test_reliability_inputs.py: a corrupt heap or B-tree made a whole beam look
+    # "missing", and its segments vanished without an error.)
     try:
         _, _, groups = h5.list(beam, w_attr=False)
-    except Exception:
-        return False  # the beam group itself is absent or unreadable: nothing to read there
-    return group in groups
+        if group in groups:
+            return True
+        h5.list(f"{beam}/{group}", w_attr=False)
+    except Exception as exc:
+        raise NotHDF5Error(location.name, f"{beam}/{group} cannot be read ({type(exc).__name__}: "
+                           f"{str(exc)[:100]}); corrupt granule") from None
+    return False
 
 
 def _check_product(
