@@ -481,7 +481,7 @@ def main() -> int:
         BYTES.install()
         warm: dict = {m: [] for m in methods}
         for rnd in range(repeat + 1):
-            for gi, url in enumerate(server.info["urls"]):
+            for url in server.info["urls"]:
                 for m, func in methods.items():
                     if rnd > 0 and not args.no_wait:
                         C.wait_quiet(max_wait=20)
