@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +60,38 @@ class Location:
     resource: str
     driver: type
     credentials: Any = field(default=None, repr=False, compare=False)
+
+
+class EndCheckingFileDriver(filedriver.FileDriver):
+    """h5coro's local ``FileDriver``, except that a read starting past the end of the file raises.
+
+    h5coro 1.0.7 reads an HDF5 link name one byte at a time until a NUL byte. When a corrupt
+    file puts that name past the end of the file, every read returns no bytes and the loop
+    never ends: the reader's timeout gives up, but the thread spins on, using a core, until
+    the process ends (found by the corruption fuzz in tests/test_reliability_inputs.py).
+    Raising instead ends the read as a corrupt granule. No read of a sound file starts past
+    its end (a read of the file's last, partial cache line starts inside it).
+    """
+
+    def read(self, pos: int, size: int) -> bytes:
+        data = super().read(pos, size)
+        if size > 0 and not data:
+            raise EOFError(f"a read at byte {pos} is past the end of the file (corrupt address)")
+        return data
+
+    def copy(self, max_connections: int | None = None) -> EndCheckingFileDriver:
+        return EndCheckingFileDriver(self.resource, None)
+
+
+def guard_local_reads(location: Location) -> Location:
+    """``location`` with h5coro's ``FileDriver`` replaced by :class:`EndCheckingFileDriver`.
+
+    ``Location.driver`` keeps naming the driver a learner would use (``FileDriver``); the
+    reader opens files through this guard.
+    """
+    if location.driver is filedriver.FileDriver:
+        return replace(location, driver=EndCheckingFileDriver)
+    return location
 
 
 def _in_us_west_2() -> bool:

@@ -391,12 +391,6 @@ def _read(location: Location, prod: Product, on_transition: OnTransition) -> pd.
     h5 = _open(guard_local_reads(location))
     try:
         return _read_open(h5, location, prod, on_transition)
-    except GranuleError:
-        raise
-    except Exception as exc:
-        # values no sound granule has (an empty sc_orient, say) must not escape as an
-        # IndexError from deep inside: they mean a corrupt granule (tests/test_reliability_inputs.py)
-        raise _diagnose(location, exc) from None
     finally:
         h5.close()
 

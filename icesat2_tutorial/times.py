@@ -28,6 +28,9 @@ LEAP_SECONDS_UTC: tuple[str, ...] = (
 )
 
 _NS = 1_000_000_000
+#: GPS seconds beyond which a time does not fit datetime64[ns] (it ends in 2262): 8e9 s
+#: after 1980-01-06 is in 2233, 8e9 s before it in 1726.
+_MAX_GPS_SECONDS = 8.0e9
 
 
 def _leap_table_gps_ns() -> np.ndarray:
@@ -71,7 +74,8 @@ def delta_time_to_utc(delta_time: np.ndarray, atlas_sdp_gps_epoch: float) -> np.
     Returns
     -------
     numpy.ndarray of datetime64[ns]
-        UTC times (no time zone attached; the values are UTC).
+        UTC times (no time zone attached; the values are UTC); NaT where ``delta_time`` or
+        the epoch is not finite or the time is outside 1726-2233 (a corrupt value).
 
     Notes
     -----
@@ -84,12 +88,22 @@ def delta_time_to_utc(delta_time: np.ndarray, atlas_sdp_gps_epoch: float) -> np.
     '2018-01-01T00:00:00.000000000'
     """
     dt = np.asarray(delta_time, dtype=np.float64)
+    epoch = float(np.asarray(atlas_sdp_gps_epoch, dtype=np.float64).ravel()[0])
+    # A time that is not finite or lies outside datetime64[ns] (a corrupt value) is NaT, not
+    # a date wrapped around by an integer overflow (found by the corruption fuzz in
+    # tests/test_reliability_inputs.py: NaN became 1725-09-22, 1e30 became 2018-01-01).
+    with np.errstate(invalid="ignore", over="ignore"):
+        valid = np.isfinite(dt) & (np.abs(dt + epoch) < _MAX_GPS_SECONDS)
+    if not np.isfinite(epoch):
+        valid[...] = False
+        epoch = 0.0
+    dt = np.where(valid, dt, 0.0)
     whole = np.floor(dt)
     frac_ns = np.round((dt - whole) * _NS).astype(np.int64)  # exact: dt - whole < 1
-    epoch = float(np.asarray(atlas_sdp_gps_epoch, dtype=np.float64).ravel()[0])
     epoch_whole = np.floor(epoch)
     epoch_frac_ns = np.int64(round((epoch - epoch_whole) * _NS))
     gps_whole = whole.astype(np.int64) + np.int64(epoch_whole)
     leap = gps_utc_offset(gps_whole)
     ns = (gps_whole - leap) * _NS + frac_ns + epoch_frac_ns
-    return GPS_EPOCH + ns.astype("timedelta64[ns]")
+    out = np.where(valid, GPS_EPOCH + ns.astype("timedelta64[ns]"), np.datetime64("NaT", "ns"))
+    return out[()] if out.ndim == 0 else out
