@@ -84,6 +84,23 @@ class GranuleResult:
     filter_report: dict[str, int] = field(default_factory=dict)
 
 
+def _bin_one_thread(segments: Any, job: GranuleJob) -> PartialSums:
+    """Partial sums of one granule, binned by one numba thread.
+
+    The binning kernel runs in parallel by default; inside a task, other granules already
+    keep the cores busy (pool processes, Dask workers), and numba threads on top of them
+    only contend for the same cores. The setting is numba's per-thread one, restored after.
+    """
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return segments_to_sums(segments, job.grid, job.period, source=job.name)
+    finally:
+        numba.set_num_threads(before)
+
+
 def grid_granule(job: GranuleJob) -> GranuleResult:
     """The map step: read, filter and bin one granule; never raises for a bad granule.
 
@@ -103,7 +120,7 @@ def grid_granule(job: GranuleJob) -> GranuleResult:
                 segments, table = quality_filter(segments, **job.filters)
                 report = {str(r): int(n) for r, n in zip(table["rule"], table["removed"],
                                                          strict=True)}
-            sums = segments_to_sums(segments, job.grid, job.period, source=job.name)
+            sums = _bin_one_thread(segments, job)
             return GranuleResult(job.index, job.name, sums, attempts=attempt,
                                  segments_read=n_read, segments_kept=len(segments),
                                  seconds=time.perf_counter() - t0, filter_report=report)
@@ -279,8 +296,9 @@ class _Pool:
         try:
             return fut.result()
         except Exception as exc:
-            return GranuleResult(job.index, job.name, None,
-                                 error=f"task failed: {type(exc).__name__}: {exc}"[:500])
+            # one line: Dask's messages span several (tests/test_reliability_faults.py)
+            text = " ".join(f"task failed: {type(exc).__name__}: {exc}".split())
+            return GranuleResult(job.index, job.name, None, error=text[:500])
 
     def close(self) -> None:
         if self._own is not None:
