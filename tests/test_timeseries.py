@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pickle
 import socket
-import threading
 import time
 
 import pandas as pd
 import pytest
 import xarray as xr
+from faults import flaky_proxy
 
 from icesat2_tutorial import (
     ease2_grid,
@@ -130,51 +130,10 @@ def test_jobs_carry_no_credentials(good, monkeypatch):
         assert secret.encode() not in pickle.dumps(job)
 
 
-def _flaky_proxy(target_port: int, refuse_first: int) -> tuple[int, threading.Event, list]:
-    """A TCP proxy on 127.0.0.1 that drops the first ``refuse_first`` connections."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    stop = threading.Event()
-    seen: list[int] = []
-
-    def pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def serve():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            seen.append(1)
-            if len(seen) <= refuse_first:
-                conn.close()  # a network error that passes
-                continue
-            upstream = socket.create_connection(("127.0.0.1", target_port))
-            threading.Thread(target=pipe, args=(conn, upstream), daemon=True).start()
-            threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
-        listener.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()[1], stop, seen
-
-
 def test_network_error_that_passes_is_retried(good, monkeypatch):
     with LocalS3Server() as s3:
         url = s3.upload(good[0], key="ATLAS/ATL10/006/flaky.h5")
-        port, stop, seen = _flaky_proxy(s3.port, refuse_first=8)
+        port, stop, seen = flaky_proxy(s3.port, refuse_first=8)
         try:
             monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
             monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
