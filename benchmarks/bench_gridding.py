@@ -45,6 +45,10 @@ from pathlib import Path
 import numpy as np  # module level, as in the seed notebook: its get_grid_index uses np, Affine
 from affine import Affine
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# measuring helpers shared with the time-series and cloud-read benchmarks
+from ts_common import log, now, peak_rss, reset_peak, rss_now, system_busy_s, wait_quiet  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
@@ -72,46 +76,6 @@ MB = 1e6
 # ----------------------------------------------------------------------------- memory
 
 
-def rss_now() -> int:
-    """Current resident set size, bytes."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    import psutil  # not Linux /proc layout
-
-    return psutil.Process().memory_info().rss
-
-
-def reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss() -> int:
-    """Peak resident set size (``VmHWM``) since the process started or the last :func:`reset_peak`.
-
-    ``VmHWM`` rather than ``getrusage().ru_maxrss``: the kernel folds the high-water mark
-    into ``ru_maxrss`` for good whenever a thread exits, so after a reset ``ru_maxrss`` can
-    still report an earlier, higher peak (loading the input, say). ``VmHWM`` is the
-    process's own mark, which the reset really clears.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb * (1 if sys.platform == "darwin" else 1024)
-
-
 def ru_maxrss() -> int:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb * (1 if sys.platform == "darwin" else 1024)
@@ -120,31 +84,6 @@ def ru_maxrss() -> int:
 # ----------------------------------------------------------------------------- CPU contention
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def system_busy_s() -> float:
-    """CPU-seconds all processes on the machine have used (``/proc/stat``), all cores."""
-    try:
-        with open("/proc/stat") as fh:
-            v = [int(x) for x in fh.readline().split()[1:9]]
-    except OSError:
-        return 0.0
-    return (sum(v) - v[3] - v[4]) / CLK_TCK  # minus idle and iowait
-
-
-def wait_quiet(max_wait: float = 60.0, threshold: float = 0.1, window: float = 0.5) -> float:
-    """Wait until the rest of the machine uses under ``threshold`` of a core; seconds waited.
-
-    This benchmark runs on shared machines (tests running next to it); a 0.2 s parallel
-    timing taken while another process holds a core measures that process, not ours.
-    """
-    t0 = now()
-    while now() - t0 < max_wait:
-        b0 = system_busy_s()
-        time.sleep(window)
-        if (system_busy_s() - b0) / window < threshold:
-            break
-    return now() - t0
 
 
 def busy_processes(window: float = 1.0, min_share: float = 0.05) -> list[dict]:
@@ -215,21 +154,13 @@ def timed_repeats(func, repeat: int, max_wait: float = 60.0):
 # ----------------------------------------------------------------------------- helpers
 
 
-def now() -> float:
-    return time.perf_counter()
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def machine_info() -> dict:
     import numba
     import numpy as np
     import pandas as pd
 
     info: dict = {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "hostname_platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -685,7 +616,6 @@ def get_grid_index_fixed(xy):
 def child_seed(args) -> dict:
     import geopandas as gpd
     import numpy as np
-    import pandas as pd
 
     res: dict = {}
     gc.collect()
@@ -734,7 +664,7 @@ def child_seed(args) -> dict:
     steps["to_crs_s"] = now() - t0
     log(f"[seed] to_crs({SEED_EPSG}): {steps['to_crs_s']:.1f} s")
     t0 = now()
-    tracks["grid_index"] = [get_grid_index((x, y)) for x, y in zip(tracks.geometry.x, tracks.geometry.y)]
+    tracks["grid_index"] = [get_grid_index((x, y)) for x, y in zip(tracks.geometry.x, tracks.geometry.y)]  # noqa: B905, E501 (seed verbatim)
     steps["grid_index_listcomp_s"] = now() - t0
     log(f"[seed] get_grid_index list comprehension: {steps['grid_index_listcomp_s']:.1f} s")
     t0 = now()
@@ -766,7 +696,8 @@ def child_seed(args) -> dict:
     gc.collect()
     fixed: dict = {}
     t0 = now()
-    tracks["grid_index"] = [get_grid_index_fixed((x, y)) for x, y in zip(tracks.geometry.x, tracks.geometry.y)]
+    tracks["grid_index"] = [get_grid_index_fixed((x, y))
+                            for x, y in zip(tracks.geometry.x, tracks.geometry.y)]  # noqa: B905
     fixed["grid_index_listcomp_s"] = now() - t0
     t0 = now()
     counts_fixed = tracks.groupby("grid_index")["beam_fb_height"].count()
@@ -806,7 +737,7 @@ def affine_warning_overhead(tracks, n_sub: int) -> dict:
     xs, ys = sub.geometry.x, sub.geometry.y
     mod = _sys.modules[Affine.__module__]
     t0 = now()
-    _ = [get_grid_index((x, y)) for x, y in zip(xs, ys)]
+    _ = [get_grid_index((x, y)) for x, y in zip(xs, ys)]  # noqa: B905, E501 (seed verbatim)
     with_warning = now() - t0
     saved = getattr(mod, "warnings", None)
     if saved is None:
@@ -814,7 +745,7 @@ def affine_warning_overhead(tracks, n_sub: int) -> dict:
     mod.warnings = types.SimpleNamespace(warn=lambda *a, **k: None)
     try:
         t0 = now()
-        _ = [get_grid_index((x, y)) for x, y in zip(xs, ys)]
+        _ = [get_grid_index((x, y)) for x, y in zip(xs, ys)]  # noqa: B905, E501 (seed verbatim)
         without = now() - t0
     finally:
         mod.warnings = saved
@@ -960,7 +891,8 @@ def report(res: dict) -> None:
             log(f"    per-stage memory unavailable: {m['error']}")
     if "projection_compiled_s" in p:
         log(f"  projection alone: compiled {fmt_s(p['projection_compiled_s'])} "
-            f"[1 thread {fmt_s(p['projection_compiled_1thread_s'])}], pyproj {fmt_s(p['projection_pyproj_s'])}; "
+            f"[1 thread {fmt_s(p['projection_compiled_1thread_s'])}], "
+            f"pyproj {fmt_s(p['projection_pyproj_s'])}; "
             f"one read pass over the inputs {fmt_s(p['memory_pass_s'])}")
     elif p.get("projection_error"):
         log(f"  projection alone unavailable: {p['projection_error']}")
