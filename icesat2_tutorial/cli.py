@@ -200,6 +200,30 @@ def _timeseries(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_timeseries_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad --grid, --period, --regions, --years and --months before any work.
+
+    A bad region used to fail with a traceback after every granule had been gridded; these
+    now exit with status 2 and one line naming the value and what is accepted.
+    """
+    from .grids import get_grid
+    from .periods import parse_period
+    from .regions import get_region
+    from .search import season_ranges
+
+    try:
+        get_grid(args.grid, args.hemisphere)
+        parse_period(args.period)
+        season_ranges(args.years, args.months)
+        for name in args.regions or ():
+            region = get_region(name)
+            if region.hemisphere != args.hemisphere:
+                raise ValueError(f"region {name!r} is in the {region.hemisphere}ern hemisphere, "
+                                 f"not the {args.hemisphere} (--hemisphere)")
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def _write_fixtures(args: argparse.Namespace, out_dir: Path) -> list[Path]:
     from .fixtures import make_fixture_granules
 
@@ -251,7 +275,8 @@ def _read_and_report(granules: Sequence[str | Path], product: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``icesat2-tutorial``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "fixtures":
         _write_fixtures(args, args.out_dir)
         print(FIXTURE_NOTE)
@@ -264,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(FIXTURE_NOTE)
         return 1 if failed else 0
     if args.command == "timeseries":
+        _check_timeseries_args(parser, args)
         return _timeseries(args)
     return 2  # argparse already refused unknown commands
 

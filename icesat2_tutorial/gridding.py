@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from .bucket import PartialSums, bin_segments
-from .grids import Grid
+from .grids import Grid, require_grid
 from .periods import Period
 
 #: Variable names per gridded column: (mean name, std name, what it is).
@@ -80,6 +80,7 @@ def segments_to_sums(
     source: str | None = None,
 ) -> PartialSums:
     """The partial sums of a segment table (see :func:`grid_segments` for the parameters)."""
+    grid = require_grid(grid)
     if value is None:
         value = "beam_fb_height" if "beam_fb_height" in segments else "height_segment_height"
     missing = [c for c in ("time", "latitude", "longitude", "height_segment_length_seg", value)

@@ -178,7 +178,10 @@ def ease2_grid(hemisphere: Hemisphere = "south", resolution_km: float = 6.25) ->
     (6932, (2880, 2880), 6250.0)
     """
     h = _hemisphere(hemisphere)
-    res = float(resolution_km)
+    try:
+        res = float(resolution_km)
+    except (TypeError, ValueError):  # "abc" or None: say what is accepted, not float()'s words
+        res = float("nan")
     if res not in EASE2_SIZES:
         raise ValueError(
             f"EASE-Grid 2.0 resolutions are {', '.join(f'{r:g}' for r in EASE2_SIZES)} km, "
@@ -215,6 +218,20 @@ def atl20_grid(hemisphere: Hemisphere = "south") -> Grid:
                     25_000.0, -3_850_000.0, 5_850_000.0, "north", "stere")
     return Grid("ATL20 South 25 km (NSIDC Polar Stereographic)", 3412, (332, 316),
                 25_000.0, -3_950_000.0, 4_350_000.0, "south", "stere")
+
+
+def require_grid(grid: object) -> Grid:
+    """``grid`` if it is a :class:`Grid`; otherwise a TypeError that says how to make one.
+
+    A grid name alone (``"ease2-25"``) does not say which hemisphere, so functions that grid
+    data take a Grid, not a name (a name used to fail deep inside with an AttributeError).
+    """
+    if isinstance(grid, Grid):
+        return grid
+    raise TypeError(
+        f"grid must be a Grid, not a {type(grid).__name__} ({grid!r}): use "
+        "ease2_grid(hemisphere, km), atl20_grid(hemisphere) or get_grid(name, hemisphere)"
+    )
 
 
 def get_grid(name: str | Grid, hemisphere: Hemisphere = "south") -> Grid:

@@ -17,6 +17,8 @@ import numpy as np
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _ALIASES = {"daily": "1D", "day": "1D", "d": "1D", "monthly": "1MS", "month": "1MS", "ms": "1MS"}
 _PATTERN = re.compile(r"^(\d*)(D|MS)$")
+#: Longest periods: about 270 years, still inside datetime64[ns] (1677-2262).
+_MAX_N = {"D": 100_000, "MS": 3_300}
 
 
 @dataclass(frozen=True)
@@ -73,4 +75,28 @@ def parse_period(period: str | Period) -> Period:
             f"unknown period {period!r}: use '1D' (UTC days), '1MS' (calendar months), "
             "or a multiple such as '7D' or '3MS'"
         )
-    return Period(int(m.group(1) or 1), m.group(2))
+    n, unit = int(m.group(1) or 1), m.group(2)
+    if n > _MAX_N[unit]:  # would overflow datetime64[ns] arithmetic later, deep in numpy
+        raise ValueError(f"period {period!r} is longer than {_MAX_N[unit]:,}{unit} (about 270 years)")
+    return Period(n, unit)
+
+
+def check_frequency(freq: str) -> str:
+    """A pandas frequency for resampling (``"1MS"``, ``"QS-DEC"``, ``"1YS"`` ...), checked.
+
+    Raises
+    ------
+    ValueError
+        For a frequency pandas does not know or one that is not positive, naming it (pandas'
+        own message, or a ZeroDivisionError for ``"0D"``, came from deep inside xarray).
+    """
+    import pandas as pd
+
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (TypeError, ValueError):
+        offset = None
+    if offset is None or offset.n < 1:
+        raise ValueError(f"unknown frequency {freq!r}: use a positive pandas frequency such as "
+                         "'1MS' (calendar months), 'QS-DEC' (seasons) or '1YS' (years)")
+    return freq

@@ -165,6 +165,8 @@ def read_granule(
     prod = get_product(product)
     if on_transition not in ("raise", "empty"):
         raise ValueError(f"on_transition must be 'raise' or 'empty', not {on_transition!r}")
+    if timeout is not None and not timeout > 0:  # 0 or -1 used to time out every read
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
     name = granule_name(source)
     location = locate(source, access=access, credentials=credentials, token=token)
     if timeout is None:

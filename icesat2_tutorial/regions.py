@@ -31,7 +31,17 @@ class Region:
     """A region: a longitude sector and latitude band, or a polygon (lon/lat degrees).
 
     Longitudes are -180..180; a sector with ``lon_min > lon_max`` crosses the antimeridian
-    (the Ross Sea: 160 E to 130 W is ``lon_min=160, lon_max=-130``).
+    (the Ross Sea: 160 E to 130 W is ``lon_min=160, lon_max=-130``). Sector longitudes given
+    in 0..360 are converted (``lon_min=160, lon_max=230`` becomes ``160, -130``); a polygon
+    may use either convention, or run past 180 to cross the antimeridian: a point is inside
+    if it is at ``lon``, ``lon + 360`` or ``lon - 360``.
+
+    Raises
+    ------
+    ValueError
+        For a hemisphere other than north/south, latitudes outside -90..90 or not
+        ``lat_min < lat_max``, longitudes outside -180..360 or a sector of zero width, and a
+        polygon whose latitudes leave -90..90 (lat/lon swapped?).
     """
 
     name: str
@@ -42,6 +52,33 @@ class Region:
     lat_max: float = 90.0
     polygon: Any = None  # shapely geometry in lon/lat, instead of the sector
 
+    def __post_init__(self) -> None:
+        # a sector in 0..360 used to select nothing east of 180, silently
+        if self.hemisphere not in ("north", "south"):
+            raise ValueError(f"region {self.name!r}: hemisphere must be 'north' or 'south', "
+                             f"not {self.hemisphere!r}")
+        if self.polygon is not None:
+            xmin, ymin, xmax, ymax = self.polygon.bounds
+            if not (-90 <= ymin and ymax <= 90):
+                raise ValueError(f"region {self.name!r}: polygon latitudes {ymin:g}..{ymax:g} "
+                                 "leave -90..90; give (longitude, latitude) pairs")
+            if not (-360 <= xmin and xmax <= 540):
+                raise ValueError(f"region {self.name!r}: polygon longitudes {xmin:g}..{xmax:g} "
+                                 "are outside -180..180 and 0..360")
+            return
+        if not (-90 <= self.lat_min < self.lat_max <= 90):
+            raise ValueError(f"region {self.name!r}: need -90 <= lat_min < lat_max <= 90, not "
+                             f"lat_min={self.lat_min:g}, lat_max={self.lat_max:g}")
+        lo, hi = float(self.lon_min), float(self.lon_max)
+        if not (-180 <= lo <= 360 and -180 <= hi <= 360) or lo == hi:
+            raise ValueError(f"region {self.name!r}: sector longitudes {lo:g}..{hi:g} must be "
+                             "two different values in -180..180 (or 0..360)")
+        if hi - lo >= 360:
+            lo, hi = -180.0, 180.0
+        lo, hi = (v - 360.0 if v > 180 else v for v in (lo, hi))
+        object.__setattr__(self, "lon_min", lo)
+        object.__setattr__(self, "lon_max", hi)
+
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Boolean mask of the points (degrees) inside the region."""
         lon = (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
@@ -49,7 +86,12 @@ class Region:
         if self.polygon is not None:
             import shapely
 
-            return shapely.contains_xy(self.polygon, lon, lat)
+            inside = shapely.contains_xy(self.polygon, lon, lat)
+            xmin, _, xmax, _ = self.polygon.bounds
+            for shift, needed in ((360.0, xmax > 180), (-360.0, xmin < -180)):
+                if needed:  # a polygon in 0..360, or one that runs past the antimeridian
+                    inside |= shapely.contains_xy(self.polygon, lon + shift, lat)
+            return inside
         band = (lat >= self.lat_min) & (lat <= self.lat_max)
         if self.lon_min <= self.lon_max:
             sector = (lon >= self.lon_min) & (lon < self.lon_max)
@@ -146,6 +188,11 @@ def regional_series(
         ``segment_count``, ``total_length_m`` and ``cells`` (cells with data); rows with no
         data have NaN means and zero counts.
     """
+    from .periods import check_frequency
+
+    if freq is not None:
+        check_frequency(freq)
+    regions = [get_region(r) for r in regions]  # unknown names fail before any computing
     mean_name, std_name, value = _value_names(ds)
     count = ds["segment_count"].fillna(0)
     w = (count * ds["mean_segment_length"]).fillna(0.0)  # total segment length per cell, m

@@ -70,6 +70,53 @@ def season_ranges(years: Iterable[int], months: Sequence[int]) -> list[tuple[str
     return out
 
 
+def normalize_box(bounding_box: Sequence[float]) -> tuple[float, float, float, float]:
+    """A (west, south, east, north) box in degrees, longitudes converted to -180..180.
+
+    Longitudes may be given in 0..360 (as many ocean and climate products use): a longitude
+    above 180 becomes ``lon - 360``, so ``(160, -78, 230, -70)`` (160 E to 130 W) becomes
+    ``(160, -78, -130, -70)``, a box across the antimeridian (west > east), which CMR
+    accepts. A box 360 degrees wide becomes ``(-180, south, 180, north)``.
+
+    Raises
+    ------
+    ValueError
+        For a box that is not four numbers, latitudes outside -90..90 or not south < north,
+        or longitudes outside -180..360.
+    """
+    try:
+        west, south, east, north = (float(v) for v in bounding_box)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounding box {bounding_box!r}: give (west, south, east, north) "
+                         "in degrees") from None
+    if not (-90 <= south < north <= 90):
+        raise ValueError(f"bounding box {bounding_box!r}: need -90 <= south < north <= 90")
+    if not (-180 <= west <= 360 and -180 <= east <= 360):
+        raise ValueError(f"bounding box {bounding_box!r}: longitudes must be in -180..180 "
+                         "(or 0..360)")
+    if east - west >= 360:
+        return (-180.0, south, 180.0, north)
+    west, east = (v - 360.0 if v > 180 else v for v in (west, east))
+    return (west, south, east, north)
+
+
+def _check_temporal(temporal: Sequence[Any]) -> None:
+    """ValueError for a (start, end) whose dates do not parse or are reversed.
+
+    Compared as dates, not as strings ("2019-9-5" < "2019-10-01" is False as strings). The
+    values go to earthaccess as given: it reads a date-only end as the end of that day.
+    """
+    import pandas as pd
+
+    try:
+        start, end = (pd.Timestamp(t) for t in temporal)
+    except (TypeError, ValueError):
+        raise ValueError(f"temporal range {temporal!r}: give (start, end) dates such as "
+                         "('2019-09-01', '2019-09-30')") from None
+    if start > end:
+        raise ValueError(f"temporal range {temporal!r} is reversed: the start is after the end")
+
+
 def search_granules(
     bounding_box: tuple[float, float, float, float],
     temporal: tuple[str, str],
@@ -78,22 +125,25 @@ def search_granules(
 ) -> list[Any]:
     """``earthaccess.search_data`` for one box and time range, cloud-hosted granules only.
 
+    ``bounding_box`` is (west, south, east, north) in degrees; longitudes in 0..360 are
+    converted (:func:`normalize_box`). ``temporal`` is (start, end), dates or date strings.
+
     Raises
     ------
+    ValueError
+        For a box or a time range that makes no sense (reversed, unparseable), before any
+        request is made.
     AccessError
         When CMR cannot be reached or refuses the query.
     """
     import earthaccess
 
-    west, south, east, north = bounding_box
-    if not (-90 <= south < north <= 90):
-        raise ValueError(f"bounding box {bounding_box!r}: need -90 <= south < north <= 90")
-    if temporal[0] > temporal[1]:
-        raise ValueError(f"temporal range {temporal!r} is reversed")
+    west, south, east, north = normalize_box(bounding_box)
+    _check_temporal(temporal)
     try:
         return list(earthaccess.search_data(
             short_name=short_name, version=version, cloud_hosted=True,
-            bounding_box=(west, south, east, north), temporal=temporal,
+            bounding_box=(west, south, east, north), temporal=tuple(temporal),
         ))
     except Exception as exc:
         raise AccessError("CMR", f"granule search failed ({type(exc).__name__}: {exc})") from None

@@ -41,8 +41,8 @@ from .bucket import PartialSums, _combine
 from .exceptions import GranuleError, IceSat2TutorialError
 from .filters import quality_filter
 from .gridding import segments_to_sums, to_dataset
-from .grids import Grid
-from .periods import Period, parse_period
+from .grids import Grid, require_grid
+from .periods import Period, check_frequency, parse_period
 from .products import get_product
 from .reader import DEFAULT_TIMEOUT_S, read_granule
 
@@ -362,9 +362,11 @@ def build_timeseries(
         ``granules_ok``, ``granules_failed``, ``failed_granules`` (one ``"name: reason"``
         string per failed granule), ``segments_read``, ``segments_kept`` and ``filters``.
     """
+    grid = require_grid(grid)
     per = parse_period(period)
     prod = get_product(product)
     kwargs = _filters_kwargs(filters)
+    _check_run_options(timeout, retries, retry_wait_s, workers, window)
     sources = list(granules)
     jobs = (GranuleJob(i, src, granule_name(src).rsplit("/", 1)[-1], grid, per, prod.short_name,
                        kwargs, access, timeout, retries, retry_wait_s)
@@ -401,6 +403,21 @@ def build_timeseries(
     return ds
 
 
+def _check_run_options(timeout: float | None, retries: int, retry_wait_s: float,
+                       workers: int | None, window: int | None) -> None:
+    """ValueError for settings that make no sense, before any granule is read.
+
+    (A timeout of 0 or -1 used to fail every granule with "took longer than -1 s".)
+    """
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    if int(retries) < 0 or not retry_wait_s >= 0:
+        raise ValueError(f"retries and retry_wait_s must be >= 0, not {retries!r}, {retry_wait_s!r}")
+    for name, value in (("workers", workers), ("window", window)):
+        if value is not None and int(value) < 1:
+            raise ValueError(f"{name} must be 1 or more (or None for the default), not {value!r}")
+
+
 def _describe_filters(kwargs: dict[str, Any]) -> str:
     import inspect
 
@@ -435,6 +452,8 @@ def aggregate_periods(ds: xr.Dataset, freq: str | None = "1MS") -> xr.Dataset:
         ``"1MS"`` (calendar months) or another pandas frequency; ``None`` combines every
         period into one, labelled with the first period's start.
     """
+    if freq is not None:
+        check_frequency(freq)
     mean_name = "freeboard_mean" if "freeboard_mean" in ds else "height_mean"
     std_name = mean_name.replace("_mean", "_std")
     n = ds["segment_count"]
