@@ -126,7 +126,8 @@ def search_granules(
     """``earthaccess.search_data`` for one box and time range, cloud-hosted granules only.
 
     ``bounding_box`` is (west, south, east, north) in degrees; longitudes in 0..360 are
-    converted (:func:`normalize_box`). ``temporal`` is (start, end), dates or date strings.
+    converted (:func:`~icesat2_tutorial.search.normalize_box`). ``temporal`` is (start, end),
+    dates or date strings.
 
     Raises
     ------

@@ -1,13 +1,35 @@
-"""Shared fixtures: where the real granules are, and fixture granules made once per session."""
+"""Shared fixtures: the real granules, the built book, a Dask LocalCluster, fake credentials."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
+HTML = ROOT / "_build" / "html"
+BOOK_LOG = ROOT / "_build" / "book-build.log"
+#: Says which environment variables held fake credentials when _build/html was built.
+BOOK_STAMP = HTML / ".built-with-fake-credentials.json"
+SOURCES = [ROOT / "_config.yml", ROOT / "_toc.yml", *ROOT.glob("book/*.md"),
+           *ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("icesat2_tutorial/*.py")]
+
+#: Distinctive fake credentials, set wherever the suite looks for leaks (test_secrets.py):
+#: in the environment of the book build (every notebook), of the CLI and of Dask workers.
+#: None is a real credential; each starts with a random run of characters found nowhere else.
+FAKE_CREDENTIALS = {
+    "EARTHDATA_USERNAME": "qz7Kw2fakeEDLuser",
+    "EARTHDATA_PASSWORD": "Vx3pQ9fakeEDLpassword-8c1d",
+    "EARTHDATA_TOKEN": "Jm4tR8fakeEDLtoken-f0e1d2c3b4a5968778695a4b3c2d1e0f",
+    "AWS_ACCESS_KEY_ID": "ASIAFAKE7Q2W9E4R6T8Y",
+    "AWS_SECRET_ACCESS_KEY": "Hd5sL1fakeAWSsecret/Zy8Xw7Vu6Ts5Rq4Po3Nm2",
+    "AWS_SESSION_TOKEN": "Bn6yU0fakeAWSsessiontoken+Kj9Hg8Fd7Sa6",
+}
 
 
 def real_granules(pattern: str = "*.h5") -> list[Path]:
@@ -42,3 +64,42 @@ def dask_cluster():
             yield cluster, client
     finally:
         cluster.close()
+
+
+def _built_with_fake_credentials() -> bool:
+    return BOOK_STAMP.exists() and json.loads(BOOK_STAMP.read_text()) == sorted(FAKE_CREDENTIALS)
+
+
+def _book_is_stale() -> bool:
+    """Whether _build/html must be built again: missing, older than a source, or not built
+    with the fake credentials in its environment (see FAKE_CREDENTIALS)."""
+    index = HTML / "index.html"
+    if not index.exists() or not _built_with_fake_credentials():
+        return True
+    built = index.stat().st_mtime
+    return any(p.stat().st_mtime > built for p in SOURCES if p.exists())
+
+
+@pytest.fixture(scope="session")
+def site() -> Path:
+    """The book, built once per session (``jupyter-book build``, executing every notebook).
+
+    The build runs with FAKE_CREDENTIALS in its environment (besides the suite's offline
+    switch), so test_secrets.py can check that no notebook shows, logs or writes them; its
+    output is kept in _build/book-build.log for the same check.
+    """
+    if _book_is_stale():
+        jb = Path(sys.executable).with_name("jupyter-book")
+        # the checkout on PYTHONPATH: the kernels import the package whether or not it is installed
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": path}
+        # Sphinx rebuilds only what changed; after a build without the fake credentials,
+        # rebuild (and so execute) everything
+        everything = [] if _built_with_fake_credentials() else ["--all"]
+        proc = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", *everything],
+                              cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
+        BOOK_LOG.parent.mkdir(parents=True, exist_ok=True)
+        BOOK_LOG.write_text(proc.stdout + "\n" + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        BOOK_STAMP.write_text(json.dumps(sorted(FAKE_CREDENTIALS)))
+    return HTML

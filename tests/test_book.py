@@ -1,7 +1,7 @@
 """The rendered website, in a real browser: every page opens, no broken image or link, no
 console error. Screenshots of every page are saved under _build/screenshots for review.
 
-The book is built once per session (``jupyter-book build``, executing every notebook) unless
+The book is built once per session (the `site` fixture in conftest.py, executing every notebook) unless
 ``_build/html`` is newer than every source; headless Chromium comes from Debian's package
 (``make test`` installs it where it can; otherwise these tests are skipped with the reason).
 """
@@ -10,38 +10,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-SOURCES = [ROOT / "_config.yml", ROOT / "_toc.yml", *ROOT.glob("book/*.md"),
-           *ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("icesat2_tutorial/*.py")]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-
-
-def _stale() -> bool:
-    index = HTML / "index.html"
-    if not index.exists():
-        return True
-    built = index.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in SOURCES if p.exists())
-
-
-@pytest.fixture(scope="session")
-def site() -> Path:
-    if _stale():
-        jb = Path(sys.executable).with_name("jupyter-book")
-        proc = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=1800)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return HTML
+# the `site` fixture (the book, built once per session) is in conftest.py
 
 
 def _pages(site: Path) -> list[Path]:
