@@ -46,7 +46,7 @@ Usage::
 
 Granules are cached under ``benchmarks/.cache/`` (git-ignored): 59 full-size (1.7 GB,
 ~2 min to write) and 600 small ones (1.3 GB, ~2 min). Results:
-``benchmarks/results/timeseries.json``. See ``benchmarks/README_timeseries.md``.
+``benchmarks/results/timeseries.json``. See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
