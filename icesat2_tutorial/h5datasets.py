@@ -29,14 +29,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from h5coro import h5coro as _h5coro
+from h5coro.h5dataset import H5Dataset
+from h5coro.h5promise import massagePath
 
 try:  # ISA-L's inflate: the same bytes as zlib's, about twice as fast (package ``isal``)
     from isal.isal_zlib import decompress as _inflate
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the safe fallback
     _inflate = zlib.decompress
-from h5coro import h5coro as _h5coro
-from h5coro.h5dataset import H5Dataset
-from h5coro.h5promise import massagePath
+
+#: Largest dataset read, bytes. The biggest ATL10/ATL07 per-beam datasets are tens of MB;
+#: a corrupt dataspace can declare terabytes, and filling such a buffer would take the
+#: machine's memory (found by tests/test_reliability_inputs.py's corruption fuzz).
+MAX_DATASET_BYTES = 1 << 31
+
+
+class ImplausibleDatasetError(ValueError):
+    """A dataset declares more bytes than any granule holds: a corrupt file."""
 
 
 class _NumpyFillDataset(H5Dataset):
@@ -50,6 +59,10 @@ class _NumpyFillDataset(H5Dataset):
         # h5coro 1.0.7 fills right before this call, for chunked datasets only: same place
         if self._fill_pending:
             self._fill_pending = False
+            if len(buffer) > MAX_DATASET_BYTES:  # before touching a page of it
+                raise ImplausibleDatasetError(
+                    f"{self.dataset} declares {len(buffer):,} bytes (more than "
+                    f"{MAX_DATASET_BYTES:,}); corrupt dataspace")
             _fill(buffer, self.meta.fillvalue, self.meta.fillsize)
         return super().readBTreeV1(buffer, dlvl)
 

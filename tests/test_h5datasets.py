@@ -148,3 +148,19 @@ def test_fill_matches_h5coros_loop(size, length):
     untouched = bytearray(b"\x07" * length)
     _fill(untouched, fillvalue, 0)
     assert untouched == bytearray(b"\x07" * length)
+
+
+def test_implausibly_large_dataset_is_refused_before_filling(sparse_file, monkeypatch, tmp_path):
+    """A corrupt dataspace declaring terabytes must not be filled; the reader calls it corrupt."""
+    from icesat2_tutorial import h5datasets, read_granule
+    from icesat2_tutorial.exceptions import NotHDF5Error
+
+    path, _ = sparse_file
+    monkeypatch.setattr(h5datasets, "MAX_DATASET_BYTES", 10_000 * 4 - 1)  # g/f4 is 40,000 bytes
+    with pytest.raises(h5datasets.ImplausibleDatasetError, match="g/f4 declares 40,000 bytes"):
+        _ours(path, ["g/f4"], threads=1)
+    assert _ours(path, ["g/i1"], threads=1)["g/i1"].size == 10_000  # 10,000 bytes: read
+    granule = make_fixture_granules(tmp_path, n=1, seed=4)[0]
+    monkeypatch.setattr(h5datasets, "MAX_DATASET_BYTES", 1_000)  # below every beam variable
+    with pytest.raises(NotHDF5Error, match=granule.name):
+        read_granule(granule, timeout=None)
