@@ -23,6 +23,7 @@ This relies on h5coro internals (``H5Dataset``'s ``enableFill`` flag, ``readBTre
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,19 @@ class _NumpyFillDataset(H5Dataset):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._fill_pending = True  # h5coro's own loop is switched off; see readBTreeV1
         super().__init__(*args, enableFill=False, **kwargs)
+
+    def readObjHdr(self, dlvl: int) -> Any:  # noqa: N802 (h5coro's name)
+        # h5coro allocates (and zeroes) the whole buffer right after the header is read:
+        # refuse an implausible size here, before the allocation
+        result = super().readObjHdr(dlvl)
+        dims, type_size = self.meta.dimensions, self.meta.typeSize
+        if dims and type_size:
+            declared = type_size * math.prod(int(d) for d in dims)
+            if declared > MAX_DATASET_BYTES:
+                raise ImplausibleDatasetError(
+                    f"{self.dataset} declares {declared:,} bytes (more than "
+                    f"{MAX_DATASET_BYTES:,}); corrupt dataspace")
+        return result
 
     def readBTreeV1(self, buffer: Any, dlvl: int) -> Any:  # noqa: N802 (h5coro's name)
         # h5coro 1.0.7 fills right before this call, for chunked datasets only: same place
