@@ -119,7 +119,7 @@ _READING_DRIVERS = {filedriver.FileDriver: EndCheckingFileDriver,
                     s3driver.S3Driver: SharedSessionS3Driver}
 
 
-def guard_local_reads(location: Location) -> Location:
+def drivers_for_reading(location: Location) -> Location:
     """``location`` with the driver the reader uses: :class:`EndCheckingFileDriver` for files,
     :class:`SharedSessionS3Driver` for S3.
 

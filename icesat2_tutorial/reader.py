@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from h5coro import h5coro
 
-from .access import Access, Location, granule_name, guard_local_reads, locate
+from .access import Access, Location, drivers_for_reading, granule_name, locate
 from .exceptions import (
     AccessError,
     GranuleError,
@@ -390,7 +390,7 @@ def _check_not_truncated(location: Location) -> None:
 
 def _read(location: Location, prod: Product, on_transition: OnTransition) -> pd.DataFrame:
     _check_not_truncated(location)
-    h5 = _open(guard_local_reads(location))
+    h5 = _open(drivers_for_reading(location))
     try:
         return _read_open(h5, location, prod, on_transition)
     finally:
