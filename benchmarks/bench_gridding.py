@@ -28,12 +28,10 @@ git). Results go to ``benchmarks/results/gridding.json``. See ``benchmarks/READM
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import gc
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -47,7 +45,16 @@ from affine import Affine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # measuring helpers shared with the time-series and cloud-read benchmarks
-from ts_common import log, now, peak_rss, reset_peak, rss_now, system_busy_s, wait_quiet  # noqa: E402
+from ts_common import (  # noqa: E402
+    log,
+    now,
+    peak_rss,
+    reset_peak,
+    rss_now,
+    system_busy_s,
+    wait_quiet,
+)
+from ts_common import machine_info as common_machine_info  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -155,47 +162,12 @@ def timed_repeats(func, repeat: int, max_wait: float = 60.0):
 
 
 def machine_info() -> dict:
+    """ts_common's record, for the libraries this benchmark uses, plus numba's thread count."""
     import numba
-    import numpy as np
-    import pandas as pd
 
-    info: dict = {
-        "date_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "hostname_platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.config.NUMBA_NUM_THREADS,
-    }
-    for mod in ("geopandas", "shapely", "pyproj", "affine", "xarray", "dask", "pyarrow"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # pragma: no cover - optional
-            info[mod] = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            models = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-        info["cpu_model"] = models[0] if models else platform.processor()
-    except OSError:
-        info["cpu_model"] = platform.processor()
-    try:
-        with open("/proc/meminfo") as fh:
-            info["mem_total_gb"] = round(int(fh.readline().split()[1]) * 1024 / 1e9, 1)
-    except OSError:
-        info["mem_total_gb"] = None
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
-                                "icesat2_tutorial"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-        info["git_commit"] = rev
-        info["package_tree_dirty"] = bool(dirty)
-    except Exception:
-        info["git_commit"] = None
+    info = common_machine_info(("numba", "geopandas", "shapely", "pyproj", "affine", "xarray",
+                                "dask", "pyarrow"))
+    info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
     return info
 
 

@@ -218,7 +218,13 @@ def enough_quiet(runs: list[dict], repeat: int) -> bool:
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info() -> dict:
+#: Libraries whose versions the time-series and cloud-read results record.
+VERSIONED = ("h5coro", "h5py", "numba", "geopandas", "shapely", "pyproj", "affine", "xarray",
+             "dask", "distributed", "s3fs", "fsspec", "boto3", "moto", "pqdm", "earthaccess")
+
+
+def machine_info(modules: tuple[str, ...] = VERSIONED) -> dict:
+    """Date, machine, Python, the versions of ``modules``, and the git commit measured."""
     import numpy as np
     import pandas as pd
 
@@ -231,8 +237,7 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "pandas": pd.__version__,
     }
-    for mod in ("h5coro", "h5py", "numba", "geopandas", "shapely", "pyproj", "affine", "xarray",
-                "dask", "distributed", "s3fs", "fsspec", "boto3", "moto", "pqdm", "earthaccess"):
+    for mod in modules:
         try:
             m = __import__(mod)
             info[mod] = getattr(m, "__version__", None)
