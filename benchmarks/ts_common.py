@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -311,12 +312,17 @@ def month_granules(n: int = 59, size="full") -> tuple[list[Path], dict]:
             paths += it.make_fixture_granules(directory, n=1, size=size, start=when)
             if (i + 1) % 10 == 0:
                 log(f"[data]   {i + 1}/{n} ({now() - t0:.0f} s)")
-        info["generate_s"] = now() - t0
-        (directory / "complete.json").write_text(
-            json.dumps({"files": [p.name for p in paths], "size": size}, indent=1))
-        log(f"[data] wrote them in {info['generate_s']:.0f} s")
+        _mark_complete(directory, paths, size, info, t0)
     info["bytes_on_disk"] = int(sum(p.stat().st_size for p in paths))
     return paths, info
+
+
+def _mark_complete(directory: Path, paths: list[Path], size: Any, info: dict, t0: float) -> None:
+    """Record a finished cache directory (``_cached`` trusts only complete ones)."""
+    info["generate_s"] = now() - t0
+    (directory / "complete.json").write_text(
+        json.dumps({"files": [p.name for p in paths], "size": size}, indent=1))
+    log(f"[data] wrote them in {info['generate_s']:.0f} s")
 
 
 def orbit_granules(n: int, size: int = 5000) -> tuple[list[Path], dict]:
@@ -347,10 +353,7 @@ def orbit_granules(n: int, size: int = 5000) -> tuple[list[Path], dict]:
         f"orbits into {info['cache_dir']} ...")
     t0 = now()
     paths = it.make_fixture_granules(directory, n=n, size=size, start="2019-09-01")
-    info["generate_s"] = now() - t0
-    (directory / "complete.json").write_text(
-        json.dumps({"files": [p.name for p in paths], "size": size}, indent=1))
-    log(f"[data] wrote them in {info['generate_s']:.0f} s")
+    _mark_complete(directory, paths, size, info, t0)
     info["bytes_on_disk"] = int(sum(p.stat().st_size for p in paths))
     return paths, info
 
