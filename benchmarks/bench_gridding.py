@@ -46,6 +46,8 @@ from affine import Affine
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # measuring helpers shared with the time-series and cloud-read benchmarks
 from ts_common import (  # noqa: E402
+    MONTH_DAYS,
+    MONTH_START,
     log,
     now,
     peak_rss,
@@ -53,6 +55,7 @@ from ts_common import (  # noqa: E402
     rss_now,
     system_busy_s,
     wait_quiet,
+    write_month_granules,
 )
 from ts_common import machine_info as common_machine_info  # noqa: E402
 
@@ -64,8 +67,6 @@ if str(ROOT) not in sys.path:
 CACHE = HERE / ".cache"
 DEFAULT_OUTPUT = HERE / "results" / "gridding.json"
 
-MONTH_START = "2019-09-01T00:00:00"
-MONTH_DAYS = 30
 #: The seed notebook's month (September 2019) had 5,205,785 segments from 59 granules.
 DEFAULT_SEGMENTS = 5_200_000
 DEFAULT_GRANULES = 59
@@ -181,7 +182,6 @@ def data_dir(segments: int, granules: int) -> tuple[Path, int]:
 
 def prepare_data(segments: int, granules: int) -> tuple[Path, dict]:
     """Fixture granules spread over September 2019, read with ``read_granule``; cached."""
-    import numpy as np
     import pandas as pd
 
     import icesat2_tutorial as it
@@ -199,12 +199,7 @@ def prepare_data(segments: int, granules: int) -> tuple[Path, dict]:
         log(f"[data] writing {granules} full-layout ATL10 fixture granules, {size:,} segments "
             f"per strong beam, spread over {MONTH_DAYS} days from {MONTH_START[:10]} ...")
         t0 = now()
-        start = np.datetime64(MONTH_START, "s")
-        step = MONTH_DAYS * 86_400 / granules
-        paths = []
-        for i in range(granules):
-            when = str(start + np.timedelta64(int(round(i * step)), "s"))
-            paths += it.make_fixture_granules(directory, n=1, size=size, start=when)
+        paths = write_month_granules(directory, granules, size)
         info["generate_s"] = now() - t0
         marker.write_text(json.dumps({"files": [p.name for p in paths]}, indent=1))
         log(f"[data] wrote them in {info['generate_s']:.1f} s")

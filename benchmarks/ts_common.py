@@ -281,15 +281,31 @@ def _cached(directory: Path) -> list[Path] | None:
     return paths if all(p.exists() for p in paths) else None
 
 
+def write_month_granules(directory: Path, n: int, size: Any, progress: bool = False) -> list[Path]:
+    """``n`` fixture granules spread evenly over the month from ``MONTH_START``, as the seed's were."""
+    import numpy as np
+
+    import icesat2_tutorial as it
+
+    t0 = now()
+    start = np.datetime64(MONTH_START, "s")
+    step = MONTH_DAYS * 86_400 / n
+    paths: list[Path] = []
+    for i in range(n):
+        when = str(start + np.timedelta64(int(round(i * step)), "s"))
+        paths += it.make_fixture_granules(directory, n=1, size=size, start=when)
+        if progress and (i + 1) % 10 == 0:
+            log(f"[data]   {i + 1}/{n} ({now() - t0:.0f} s)")
+    return paths
+
+
 def month_granules(n: int = 59, size="full") -> tuple[list[Path], dict]:
     """``n`` fixture granules spread evenly over September 2019 (as the seed's month).
 
     One granule every 30 days / ``n`` (12.2 hours for 59): the first orbit at or after each
     time, as in ``bench_gridding.py``. Cached under ``benchmarks/.cache/``.
     """
-    import numpy as np
 
-    import icesat2_tutorial as it
 
     tag = "full" if size == "full" else f"{size}seg"
     directory = CACHE / f"atl10_2019-09_{n}g_{tag}"
@@ -304,14 +320,7 @@ def month_granules(n: int = 59, size="full") -> tuple[list[Path], dict]:
         log(f"[data] writing {n} fixture granules (size={size!r}) over {MONTH_DAYS} days "
             f"into {info['cache_dir']} ...")
         t0 = now()
-        start = np.datetime64(MONTH_START, "s")
-        step = MONTH_DAYS * 86_400 / n
-        paths = []
-        for i in range(n):
-            when = str(start + np.timedelta64(int(round(i * step)), "s"))
-            paths += it.make_fixture_granules(directory, n=1, size=size, start=when)
-            if (i + 1) % 10 == 0:
-                log(f"[data]   {i + 1}/{n} ({now() - t0:.0f} s)")
+        paths = write_month_granules(directory, n, size, progress=True)
         _mark_complete(directory, paths, size, info, t0)
     info["bytes_on_disk"] = int(sum(p.stat().st_size for p in paths))
     return paths, info
