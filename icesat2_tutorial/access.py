@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,74 +60,6 @@ class Location:
     resource: str
     driver: type
     credentials: Any = field(default=None, repr=False, compare=False)
-
-
-class EndCheckingFileDriver(filedriver.FileDriver):
-    """h5coro's local ``FileDriver``, except that a read starting past the end of the file raises.
-
-    h5coro 1.0.7 reads an HDF5 link name one byte at a time until a NUL byte. When a corrupt
-    file puts that name past the end of the file, every read returns no bytes and the loop
-    never ends: the reader's timeout gives up, but the thread spins on, using a core, until
-    the process ends (found by the corruption fuzz in tests/test_reliability_inputs.py).
-    Raising instead ends the read as a corrupt granule. No read of a sound file starts past
-    its end (a read of the file's last, partial cache line starts inside it).
-    """
-
-    def read(self, pos: int, size: int) -> bytes:
-        data = super().read(pos, size)
-        if size > 0 and not data:
-            raise EOFError(f"a read at byte {pos} is past the end of the file (corrupt address)")
-        return data
-
-    def copy(self, max_connections: int | None = None) -> EndCheckingFileDriver:
-        return EndCheckingFileDriver(self.resource, None)
-
-
-class SharedSessionS3Driver(s3driver.S3Driver):
-    """h5coro's ``S3Driver``, sharing one boto3 session per set of credentials.
-
-    h5coro 1.0.7 makes a new ``boto3.Session`` for every granule it opens, and a new session
-    loads botocore's service descriptions from disk again (JSON parsing and thousands of
-    ``stat`` calls): about 0.08 s of CPU per granule, a third of a whole S3 read. A session
-    kept per credentials (in this process's memory only, the last few) loads them once;
-    each driver still makes its own client, as h5coro does. When the S3 credentials are
-    refreshed (hourly) the new ones get a new session.
-    """
-
-    _sessions: dict[tuple, Any] = {}
-    _lock = threading.Lock()
-    _KEEP = 4
-
-    def __init__(self, resource: str, credentials: Any, session: Any = None,
-                 max_connections: int | None = None) -> None:
-        # boto3 sessions are not safe to share while clients are being created: one at a time
-        with SharedSessionS3Driver._lock:
-            super().__init__(resource, credentials, session, max_connections)
-
-    def create_session(self, credentials: Any) -> Any:
-        key = tuple(sorted((str(k), str(v)) for k, v in dict(credentials or {}).items()))
-        cache = SharedSessionS3Driver._sessions
-        if key not in cache:
-            while len(cache) >= SharedSessionS3Driver._KEEP:
-                cache.pop(next(iter(cache)))  # the oldest: expired credentials
-            cache[key] = super().create_session(credentials)
-        return cache[key]
-
-
-#: The drivers the reader opens granules with, in place of the ones ``Location`` names.
-_READING_DRIVERS = {filedriver.FileDriver: EndCheckingFileDriver,
-                    s3driver.S3Driver: SharedSessionS3Driver}
-
-
-def drivers_for_reading(location: Location) -> Location:
-    """``location`` with the driver the reader uses: :class:`EndCheckingFileDriver` for files,
-    :class:`SharedSessionS3Driver` for S3.
-
-    ``Location.driver`` keeps naming the driver a learner would use (``FileDriver``,
-    ``S3Driver``); the reader opens granules through these drop-in subclasses.
-    """
-    driver = _READING_DRIVERS.get(location.driver)
-    return replace(location, driver=driver) if driver is not None else location
 
 
 def _in_us_west_2() -> bool:

@@ -15,8 +15,11 @@ Two ``readDatasets`` calls are made per granule: a tiny one for the spacecraft o
 the time epoch and the product's signature dataset, then one call for every variable of the
 strong beams together. The first call is needed because the orientation decides which beams
 are strong; reading all six beams in one call instead would fetch about a third more data.
+For a remote granule both calls run at once, the second on the beams that were strong in the
+last granule read (the spacecraft turns about twice a year; a wrong guess is read again).
 Both calls go through :func:`icesat2_tutorial.h5datasets.read_datasets`: ``readDatasets``
-without h5coro's per-element fill loop (a full granule reads about 2.5x faster).
+without h5coro's per-element fill loop (a full granule reads about 2.5x faster), and from S3
+with each dataset's chunks fetched as exact byte ranges.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import numpy as np
 import pandas as pd
 from h5coro import h5coro
 
-from .access import Access, Location, drivers_for_reading, granule_name, locate
+from .access import Access, Location, granule_name, locate
+from .drivers import drivers_for_reading
 from .exceptions import (
     AccessError,
     GranuleError,
@@ -40,7 +44,7 @@ from .exceptions import (
     OrientationError,
     WrongProductError,
 )
-from .h5datasets import read_datasets
+from .h5datasets import CachedSmallReads, read_datasets
 from .products import (
     BEAMS,
     FLOAT32_FILL,
@@ -64,12 +68,19 @@ if logging.getLogger("h5coro").level == logging.NOTSET:
 #: slow HTTPS link, short enough that a stalled read never hangs a notebook.
 DEFAULT_TIMEOUT_S = 300.0
 
-#: Bytes h5coro fetches per S3 request when it reads metadata and chunks (its "cache line").
+#: Bytes h5coro fetches per S3 request when it reads metadata (its "cache line"); the chunks
+#: themselves are fetched as exact byte ranges (``read_datasets(exact_chunks=True)``).
 #: h5coro's default, 4 MiB, fetches most of a granule when the wanted datasets lie between
-#: unwanted ones, as in a real ATL10 file (about 100 variables per beam); 1 MiB fetches a
-#: third less of a 78 MB granule for a few more requests, which run in parallel
-#: (benchmarks/bench_cloud_reads.py). HTTPS keeps the default: each request costs more there.
-S3_CACHE_LINE_BYTES = 1 << 20
+#: unwanted ones, as in a real ATL10 file (about 100 variables per beam): for a 78 MB granule
+#: 1 MiB lines fetched 49 MB, 64 KiB lines and exact chunks 13 MB, for more (parallel)
+#: requests (benchmarks/bench_cloud_reads.py). HTTPS keeps the default: each request costs
+#: more there (h5coro's HTTP driver, and NASA's redirect for every request).
+CACHE_LINE_BYTES = {"s3": 1 << 16}
+
+#: Kinds of location whose chunks are fetched as exact byte ranges: S3, where a request is
+#: cheap (:class:`~icesat2_tutorial.drivers.PresignedS3Driver`). Local files read whole
+#: 4 MiB lines faster; HTTPS requests cost more (see above).
+EXACT_CHUNKS = {"s3"}
 
 OnTransition = Literal["raise", "empty"]
 
@@ -200,8 +211,9 @@ def _with_timeout(func: Any, timeout: float, name: str) -> pd.DataFrame:
 def _open(location: Location) -> h5coro.H5Coro:
     """Open the granule with h5coro, turning low-level failures into GranuleErrors."""
     try:
-        kw = {"cacheLineSize": S3_CACHE_LINE_BYTES} if location.kind == "s3" else {}
-        return h5coro.H5Coro(location.resource, location.driver, credentials=location.credentials,
+        line = CACHE_LINE_BYTES.get(location.kind)
+        kw = {"cacheLineSize": line} if line else {}
+        return CachedSmallReads(location.resource, location.driver, credentials=location.credentials,
                              **kw)
     except GranuleError:
         raise
@@ -324,16 +336,57 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
     )
 
 
-def _read_many(h5: h5coro.H5Coro, paths: list[str], location: Location) -> dict[str, Any]:
-    """One ``readDatasets``-like call (all datasets at once); missing ones map to ``None``."""
+def _read_many(h5: h5coro.H5Coro, paths: list[str], location: Location,
+               ahead: _Ahead | None = None) -> dict[str, Any]:
+    """One ``readDatasets``-like call (all datasets at once); missing ones map to ``None``.
+
+    With ``ahead``: the result of that call, started earlier, instead of a new one.
+    """
     try:
-        # local: one dataset after another (no latency to hide; the pool runs granules side by
-        # side); remote: a thread per dataset, so the requests overlap
-        return read_datasets(h5, paths, threads=1 if location.kind == "local" else None)
+        if ahead is not None:
+            return ahead.result()
+        return _read_datasets(h5, paths, location)
     except GranuleError:
         raise
     except Exception as exc:
         raise _diagnose(location, exc) from None
+
+
+def _read_datasets(h5: h5coro.H5Coro, paths: list[str], location: Location) -> dict[str, Any]:
+    # local: one dataset after another (no latency to hide; the pool runs granules side by
+    # side); remote: a thread per dataset, so the requests overlap
+    return read_datasets(h5, paths, threads=1 if location.kind == "local" else None,
+                         exact_chunks=location.kind in EXACT_CHUNKS)
+
+
+class _Ahead:
+    """A ``read_datasets`` call run in a daemon thread, whose result may never be asked for.
+
+    A daemon thread, not a pool's: a read left behind (a wrong guess, or a granule refused
+    meanwhile) must not delay the caller's error or the interpreter's exit; it ends by
+    itself, at the latest when the granule is closed under it (its error is dropped).
+    """
+
+    def __init__(self, h5: h5coro.H5Coro, paths: list[str], location: Location) -> None:
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(h5, paths, location), daemon=True,
+                         name=f"ahead {location.name}").start()
+
+    def _run(self, h5: h5coro.H5Coro, paths: list[str], location: Location) -> None:
+        try:
+            self._value = _read_datasets(h5, paths, location)
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -397,8 +450,31 @@ def _read(location: Location, prod: Product, on_transition: OnTransition) -> pd.
         h5.close()
 
 
+#: The orientation of the last granule this process read, per product: the guess for the next.
+_last_orientation: dict[str, int] = {}
+
+
 def _read_open(
     h5: h5coro.H5Coro, location: Location, prod: Product, on_transition: OnTransition
+) -> pd.DataFrame:
+    # The orientation decides which beams are strong, so it is read first; but the
+    # spacecraft turns only about twice a year, so for a remote granule the beams that were
+    # strong in the last granule are read meanwhile, hiding the orientation's round trips.
+    # A wrong guess (the first granule after a turn) is discarded and the right beams read.
+    guess = _last_orientation.get(prod.short_name) if location.kind != "local" else None
+    ahead = None
+    if guess is not None:
+        ahead = _Ahead(h5, _beam_paths(prod, strong_beams(guess)), location)
+    return _read_strong_beams(h5, location, prod, on_transition, guess, ahead)
+
+
+def _beam_paths(prod: Product, beams: tuple[str, ...] | list[str]) -> list[str]:
+    return [prod.beam_path(b, v) for b in beams for v in prod.variables]
+
+
+def _read_strong_beams(
+    h5: h5coro.H5Coro, location: Location, prod: Product, on_transition: OnTransition,
+    guess: int | None, ahead: _Ahead | None,
 ) -> pd.DataFrame:
     name = location.name
     first = _read_many(h5, [SC_ORIENT_PATH, GPS_EPOCH_PATH, prod.signature], location)
@@ -426,8 +502,9 @@ def _read_open(
         table.attrs.update(attrs, strong_beams=[], missing_beams=[], beam_counts={})
         return table
 
-    paths = [prod.beam_path(b, v) for b in beams for v in prod.variables]
-    values = _read_many(h5, paths, location)
+    _last_orientation[prod.short_name] = sc_orient
+    values = _read_many(h5, _beam_paths(prod, beams), location,
+                        ahead=ahead if guess == sc_orient else None)
 
     tables, missing, counts = [], [], {}
     for beam in beams:

@@ -62,11 +62,13 @@ class Case:
     offset: int | None = None
     xor: int = 0
     product: str = "ATL10"
+    #: read as the S3 path reads: 64 KiB cache lines, chunks fetched as exact byte ranges
+    exact_chunks: bool = False
 
     @property
     def label(self) -> str:
         what = f"cut at {self.cut}" if self.cut is not None else f"byte {self.offset} ^ {self.xor:#04x}"
-        return f"{self.family}: {what}"
+        return f"{self.family}{' (exact chunks)' if self.exact_chunks else ''}: {what}"
 
 
 @dataclass
@@ -186,7 +188,7 @@ def _make_file(case: Case, originals: dict[str, bytes], workdir: Path) -> Path:
 def _serve(conn: mpc.Connection, workdir: str) -> None:
     """Worker loop: receive a Case, send ("package", ...) then ("h5py", ...)."""
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-    from icesat2_tutorial import read_granule
+    from icesat2_tutorial import read_granule, reader
     from icesat2_tutorial.exceptions import GranuleTimeoutError, IceSat2TutorialError
 
     mine = Path(workdir) / f"w{os.getpid()}"
@@ -202,6 +204,13 @@ def _serve(conn: mpc.Connection, workdir: str) -> None:
         if key not in clean:
             clean[key] = read_granule(case.source, product=case.product)
         path = _make_file(case, originals, mine)
+        # a local file read the way S3 granules are: the exact-chunk path, fuzzed locally
+        if case.exact_chunks:
+            reader.EXACT_CHUNKS.add("local")
+            reader.CACHE_LINE_BYTES["local"] = reader.CACHE_LINE_BYTES["s3"]
+        else:
+            reader.EXACT_CHUNKS.discard("local")
+            reader.CACHE_LINE_BYTES.pop("local", None)
         table = None
         timed_out = False
         try:

@@ -189,6 +189,45 @@ def test_single_byte_corruption_fuzz(files, pool):
     assert elapsed < SWEEP_BOUND_S
 
 
+def test_corruption_fuzz_on_the_exact_chunk_path(files, pool):
+    """The same promise where S3 reads differ: chunks found in the B-tree by the package's own
+    walk (``h5datasets._chunk_extents``) and fetched as exact ranges, 64 KiB metadata lines.
+
+    400 bytes of chunk B-tree nodes per file, and a quarter of the other fuzz's offsets.
+    """
+    rng = np.random.default_rng(SEED + 1)
+    cases = []
+    for family, path in files.items():
+        nodes = btree_node_bytes(path)
+        nodes = rng.choice(nodes, min(400, len(nodes)), replace=False).tolist()
+        picked = sorted(set(nodes) | set(
+            o.offset for o in corruption_cases(family, path, rng)[::4]))
+        cases += [Case(family, str(path), offset=int(o), xor=int(rng.integers(1, 256)),
+                       exact_chunks=True) for o in picked]
+    t0 = time.perf_counter()
+    outcomes = pool.run(cases)
+    elapsed = time.perf_counter() - t0
+    _report("corruption fuzz, exact chunks", outcomes, elapsed)
+    _check(outcomes, cases)
+    kinds = collections.Counter(o.kind() for o in outcomes)
+    assert kinds["refused with the package's error"] > 0
+    assert kinds["original table"] > 0
+    assert elapsed < SWEEP_BOUND_S
+
+
+def btree_node_bytes(path: Path) -> list[int]:
+    """Offsets of the bytes of every chunk B-tree node (v1 'TREE', type 1), and a few after."""
+    data = path.read_bytes()
+    out: list[int] = []
+    at = data.find(b"TREE")
+    while at >= 0:
+        if data[at + 4] == 1:  # raw data chunk node; its header and its used entries
+            used = int.from_bytes(data[at + 6: at + 8], "little")
+            out += range(at, at + 24 + used * 40 + 32)
+        at = data.find(b"TREE", at + 4)
+    return out
+
+
 def test_pool_detects_hangs_and_crashes(tmp_path, monkeypatch):
     """The sweep's own harness: a worker that hangs or dies is a failing case, not a hang."""
     import readpool

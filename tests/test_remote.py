@@ -60,27 +60,6 @@ def test_s3_equals_local(s3_env, fixture_files):
         assert remote.attrs["beam_counts"] == local.attrs["beam_counts"]
 
 
-def test_s3_reads_share_one_boto3_session_per_credentials(s3_env, fixture_files, monkeypatch):
-    """h5coro makes a boto3 session per granule; the reader keeps one per set of credentials."""
-    import boto3
-
-    from icesat2_tutorial.access import SharedSessionS3Driver
-
-    monkeypatch.setattr(SharedSessionS3Driver, "_sessions", {})
-    made = []
-    real = boto3.Session
-    monkeypatch.setattr(boto3, "Session", lambda *a, **k: made.append(1) or real(*a, **k))
-    url = s3_env.upload(fixture_files[0], key=f"ATLAS/session/{fixture_files[0].name}")
-    first = read_granule(url, credentials=s3_env.credentials)
-    for _ in range(3):
-        pd.testing.assert_frame_equal(read_granule(url, credentials=s3_env.credentials), first)
-    assert len(made) == 1  # four reads, one session
-    other = dict(s3_env.credentials, aws_session_token="a-refreshed-token")
-    pd.testing.assert_frame_equal(read_granule(url, credentials=other), first)
-    assert len(made) == 2  # refreshed credentials: a session of their own
-    assert len(SharedSessionS3Driver._sessions) == 2
-
-
 def test_s3_missing_key_is_not_found(s3_env):
     url = f"s3://{'nsidc-cumulus-prod-protected'}/ATLAS/none/ATL10-02_missing.h5"
     with pytest.raises(GranuleNotFoundError, match="no such S3 object") as info:
