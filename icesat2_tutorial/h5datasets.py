@@ -24,7 +24,9 @@ This relies on h5coro internals (``H5Dataset``'s ``enableFill`` flag, ``readBTre
 from __future__ import annotations
 
 import math
+import os
 import struct
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -83,8 +85,13 @@ class _NumpyFillDataset(H5Dataset):
                 raise ImplausibleDatasetError(
                     f"{self.dataset} declares {len(buffer):,} bytes (more than "
                     f"{MAX_DATASET_BYTES:,}); corrupt dataspace")
-            _fill(buffer, self.meta.fillvalue, self.meta.fillsize)
             extents = _chunk_extents(self)  # checked before h5coro follows it
+            grid = math.prod(-(-int(d) // int(c)) for d, c in
+                             zip(self.meta.dimensions, self.meta.chunkDimensions, strict=False))
+            if not (_whole(self) and len(extents) == grid):
+                # some chunk was never written: it reads as the fill value. (With every chunk
+                # present, each byte is written by a chunk: no need to fill first.)
+                _fill(buffer, self.meta.fillvalue, self.meta.fillsize)
             if self._exact_chunks and _whole(self):
                 # the chunks fetched at once, exactly (_fetch), then h5coro's own B-tree
                 # walk decodes them from memory (_ChunkBytes)
@@ -328,7 +335,38 @@ def read_datasets(
     wanted = {p: massagePath(p) for p in paths}
     if threads == 1:
         return {p: _read_one(h5, q, exact_chunks).values for p, q in wanted.items()}
-    n = len(paths) if threads is None else max(1, min(threads, len(paths)))
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="h5coro") as pool:
+    if threads is None:
+        # one long-lived pool for every granule's datasets: starting and joining a thread
+        # per dataset per granule cost ~8 ms of CPU (GIL held) per granule
+        futures = {p: _dataset_pool().submit(_read_one, h5, q, exact_chunks)
+                   for p, q in wanted.items()}
+        return {p: f.result().values for p, f in futures.items()}
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths))),
+                            thread_name_prefix="h5coro") as pool:
         futures = {p: pool.submit(_read_one, h5, q, exact_chunks) for p, q in wanted.items()}
         return {p: f.result().values for p, f in futures.items()}
+
+
+#: Threads reading datasets for all granules of this process (several granules at once, in a
+#: Dask worker's threads, share it). Dataset reads wait on the network, not on each other.
+DATASET_THREADS = 64
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _dataset_pool() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(max_workers=DATASET_THREADS, thread_name_prefix="h5coro"))
+        return _pool[0]
+
+
+def _forget_pool_after_fork() -> None:
+    # a forked child (a process pool's worker) inherits the pool object but none of its
+    # threads, and would wait on it for ever; and maybe a lock some other thread held
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)

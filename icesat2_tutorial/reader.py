@@ -72,10 +72,11 @@ DEFAULT_TIMEOUT_S = 300.0
 #: themselves are fetched as exact byte ranges (``read_datasets(exact_chunks=True)``).
 #: h5coro's default, 4 MiB, fetches most of a granule when the wanted datasets lie between
 #: unwanted ones, as in a real ATL10 file (about 100 variables per beam): for a 78 MB granule
-#: 1 MiB lines fetched 49 MB, 64 KiB lines and exact chunks 13 MB, for more (parallel)
-#: requests (benchmarks/bench_cloud_reads.py). HTTPS keeps the default: each request costs
-#: more there (h5coro's HTTP driver, and NASA's redirect for every request).
-CACHE_LINE_BYTES = {"s3": 1 << 16}
+#: 1 MiB lines fetched 49 MB; 128 KiB lines and exact chunks 17 MB (64 KiB: 13 MB, but a
+#: beam's headers then straddle two lines more often: one more round trip). HTTPS keeps the
+#: default: each request costs more there (h5coro's HTTP driver, NASA's redirect to S3).
+#: Measured in benchmarks/bench_cloud_reads.py.
+CACHE_LINE_BYTES = {"s3": 1 << 17}
 
 #: Kinds of location whose chunks are fetched as exact byte ranges: S3, where a request is
 #: cheap (:class:`~icesat2_tutorial.drivers.PresignedS3Driver`). Local files read whole

@@ -97,13 +97,21 @@ def delta_time_to_utc(delta_time: np.ndarray, atlas_sdp_gps_epoch: float) -> np.
     if not np.isfinite(epoch):
         valid[...] = False
         epoch = 0.0
-    dt = np.where(valid, dt, 0.0)
+    all_valid = bool(valid.all())
+    if not all_valid:
+        dt = np.where(valid, dt, 0.0)
     whole = np.floor(dt)
     frac_ns = np.round((dt - whole) * _NS).astype(np.int64)  # exact: dt - whole < 1
     epoch_whole = np.floor(epoch)
     epoch_frac_ns = np.int64(round((epoch - epoch_whole) * _NS))
     gps_whole = whole.astype(np.int64) + np.int64(epoch_whole)
-    leap = gps_utc_offset(gps_whole)
+    if gps_whole.size == 0:
+        leap: np.ndarray = np.int64(0)
+    else:  # one offset for the whole granule, unless a leap second falls inside it
+        lo, hi = gps_utc_offset(gps_whole.min()), gps_utc_offset(gps_whole.max())
+        leap = lo if lo == hi else gps_utc_offset(gps_whole)
     ns = (gps_whole - leap) * _NS + frac_ns + epoch_frac_ns
-    out = np.where(valid, GPS_EPOCH + ns.astype("timedelta64[ns]"), np.datetime64("NaT", "ns"))
+    out = GPS_EPOCH + ns.astype("timedelta64[ns]")
+    if not all_valid:
+        out = np.where(valid, out, np.datetime64("NaT", "ns"))
     return out[()] if out.ndim == 0 else out

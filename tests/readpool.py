@@ -62,7 +62,7 @@ class Case:
     offset: int | None = None
     xor: int = 0
     product: str = "ATL10"
-    #: read as the S3 path reads: 64 KiB cache lines, chunks fetched as exact byte ranges
+    #: read as the S3 path reads: its small cache lines, chunks fetched as exact byte ranges
     exact_chunks: bool = False
 
     @property

@@ -191,7 +191,7 @@ def test_single_byte_corruption_fuzz(files, pool):
 
 def test_corruption_fuzz_on_the_exact_chunk_path(files, pool):
     """The same promise where S3 reads differ: chunks found in the B-tree by the package's own
-    walk (``h5datasets._chunk_extents``) and fetched as exact ranges, 64 KiB metadata lines.
+    walk (``h5datasets._chunk_extents``) and fetched as exact ranges, the small metadata lines of S3 reads.
 
     400 bytes of chunk B-tree nodes per file, and a quarter of the other fuzz's offsets.
     """
