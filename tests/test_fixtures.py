@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pyproj
 import pytest
-from conftest import REALDATA
 
+from conftest import REALDATA
 from icesat2_tutorial import products
 from icesat2_tutorial.fixtures import (
     FIXTURE_NOTICE,

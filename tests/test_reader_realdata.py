@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import real_granules
 from h5reference import reference_read, utc
 
+from conftest import real_granules
 from icesat2_tutorial import read_granule
 from icesat2_tutorial.exceptions import WrongProductError
 
