@@ -192,7 +192,7 @@ class PresignedS3Driver:
 
     Same interface and contract as h5coro's ``S3Driver``: ``read(offset, size)`` returns
     the bytes, or ``None`` when S3 refuses (missing object, access denied, a range past the
-    end) or the network fails after :data:`ATTEMPTS` tries; the reader then asks S3 what
+    end) or the network fails after ``ATTEMPTS`` tries; the reader then asks S3 what
     went wrong (``reader._diagnose_s3``) and names the granule.
 
     Parameters
