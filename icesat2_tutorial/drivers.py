@@ -219,6 +219,8 @@ class PresignedS3Driver:
         self._target = f"{split.path}?{split.query}"  # the credential part: kept here only
         self._pool = _connections(split.scheme, split.hostname or "", split.port)
         self._closed = False
+        #: The object's size in bytes, once a response has said (``Content-Range``).
+        self.object_size: int | None = None
 
     def __repr__(self) -> str:
         return f"PresignedS3Driver('{self.bucket_name}/{self.key}')"
@@ -243,6 +245,9 @@ class PresignedS3Driver:
             else:
                 self._pool.put(conn)
             if response.status == 206:
+                total = (response.getheader("Content-Range") or "").rpartition("/")[2]
+                if self.object_size is None and total.isdigit():
+                    self.object_size = int(total)
                 return data
             if response.status == 200:  # a server that ignores Range sends the whole object
                 return data[offset: offset + size]

@@ -190,6 +190,7 @@ def test_chunk_extents_are_h5pys_chunk_index(interleaved, granules):
 
 def test_exact_chunks_same_values_far_fewer_bytes(s3_env, interleaved, monkeypatch):
     """The wanted datasets' values as h5py reads them, for about their own compressed size."""
+    monkeypatch.setattr(CachedSmallReads, "WHOLE_FILE_BYTES", 0)  # not a small file's shortcut
     url = s3_env.upload(interleaved, key="exact/interleaved.h5")
     fetched = []
     real_read = drivers.PresignedS3Driver.read
@@ -250,3 +251,14 @@ def test_orientation_guess_right_and_wrong(s3_env, granules, monkeypatch):
         pd.testing.assert_frame_equal(table, local[i])
         assert table.attrs["strong_beams"] == local[i].attrs["strong_beams"]
         assert reader._last_orientation["ATL10"] == local[i].attrs["sc_orient"]
+
+
+def test_a_small_granule_is_fetched_whole_in_two_requests(s3_env, granules):
+    """A granule under 4 MiB (a subset): the first request tells its size, the second gets
+    the rest; nothing more, and the same table as from disk."""
+    assert granules[0].stat().st_size < CachedSmallReads.WHOLE_FILE_BYTES
+    url = s3_env.upload(granules[0], key=f"small/{granules[0].name}")
+    before = s3_env.request_count
+    table = read_granule(url, credentials=s3_env.credentials)
+    assert s3_env.request_count - before == 2
+    pd.testing.assert_frame_equal(table, read_granule(granules[0]))
