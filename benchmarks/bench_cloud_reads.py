@@ -11,9 +11,10 @@ Compared, granule by granule and in the same run, reading the same datasets (the
 beams' 8 ``freeboard_segment`` variables, ``orbit_info/sc_orient`` and
 ``ancillary_data/atlas_sdp_gps_epoch``):
 
-* **ours**: ``icesat2_tutorial.read_granule("s3://bucket/key", credentials=...)`` (h5coro's
-  S3 driver; ``AWS_ENDPOINT_URL_S3`` points it at the server) -- this also builds the
-  segment table (UTC times, fill removed), which the others do not;
+* **ours**: ``icesat2_tutorial.read_granule("s3://bucket/key", credentials=...)`` (h5coro
+  with the package's ``PresignedS3Driver``; ``AWS_ENDPOINT_URL_S3`` points boto3's
+  presigning at the server) -- this also builds the segment table (UTC times, fill
+  removed), which the others do not;
 * **fsspec + h5py, s3fs defaults**: ``h5py.File(fs.open(path, "rb"))`` with
   ``s3fs.S3FileSystem(key=, secret=, token=, client_kwargs={"endpoint_url": ...})``
   (s3fs's default: read-ahead cache, 50 MiB blocks);
@@ -30,6 +31,10 @@ Per granule and method the JSON also has the client's CPU time, the server proce
 time, and the bytes the client received (h5coro's ``S3Driver.read`` and s3fs's
 ``_fetch_range`` are wrapped, in this process only, to count them).
 
+The granules have one orientation (as consecutive real granules do), so that the reader's
+guess of the strong beams from the last granule holds; ``--orientation alternating`` makes
+every guess wrong.
+
 Sensitivity options (not the issue's scenario): ``--pad-to-mb 78`` serves copies of the
 granules padded with unread, interleaved datasets to the seed month's mean granule size
 (4.6 GB / 59); ``--bandwidth-mbps 100`` caps each request's throughput (a WSGI wrapper
@@ -43,7 +48,7 @@ Usage::
     python benchmarks/bench_cloud_reads.py --skip-seed --pad-to-mb 78 --bandwidth-mbps 100 \
         --output benchmarks/results/cloud_reads_78mb_100MBps.json
 
-Results: ``benchmarks/results/cloud_reads.json``. See ``benchmarks/README_timeseries.md``.
+Results: ``benchmarks/results/cloud_reads*.json``. See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -140,7 +145,7 @@ class _RangesFromFiles:
         found = self.objects.get(environ.get("PATH_INFO", ""))
         header = environ.get("HTTP_RANGE")
         if environ.get("REQUEST_METHOD") != "GET" or found is None or not header \
-                or environ.get("QUERY_STRING"):
+                or not _only_presigned_auth(environ.get("QUERY_STRING", "")):
             return self.app(environ, start_response)
         path, size, etag = found
         rng = self.parse(header, size)
@@ -156,6 +161,18 @@ class _RangesFromFiles:
             ("ETag", etag),
         ])
         return [body]
+
+
+def _only_presigned_auth(query: str) -> bool:
+    """Whether a query string holds nothing but a presigned URL's ``X-Amz-*`` parameters.
+
+    Such a GET is a plain object read whose signature is in the URL instead of the headers;
+    as with header-signed reads, this middleware does not check it (moto does not on the
+    ranges answered here either), only ``tests/`` do, against moto.
+    """
+    from urllib.parse import parse_qsl
+
+    return all(k.startswith("X-Amz-") for k, _ in parse_qsl(query, keep_blank_values=True))
 
 
 class _Throttle:
@@ -267,8 +284,8 @@ def pad_granule(src: Path, dst: Path, total_mb: float) -> Path:
     return dst
 
 
-def padded_granules(paths: list[Path], total_mb: float) -> list[Path]:
-    directory = C.CACHE / f"atl10_cloud_padded_{total_mb:g}mb"
+def padded_granules(paths: list[Path], total_mb: float, tag: str = "") -> list[Path]:
+    directory = C.CACHE / f"atl10_cloud_padded_{total_mb:g}mb{tag}"
     directory.mkdir(parents=True, exist_ok=True)
     out = []
     for p in paths:
@@ -284,9 +301,10 @@ def padded_granules(paths: list[Path], total_mb: float) -> list[Path]:
 
 
 class ByteCounter:
-    """Bytes the clients receive: h5coro's ``S3Driver.read`` and s3fs's ``_fetch_range``.
+    """Bytes the clients receive: the package's ``PresignedS3Driver.read``, h5coro's
+    ``S3Driver.read`` (the seed's reader) and s3fs's ``_fetch_range``.
 
-    Both are wrapped (in this benchmark process only) to add up the lengths they return;
+    All are wrapped (in this benchmark process only) to add up the lengths they return;
     the server counts requests, this counts their payload.
     """
 
@@ -305,22 +323,20 @@ class ByteCounter:
         import s3fs.core
         from h5coro import s3driver
 
+        from icesat2_tutorial import drivers
+
         counter = self
-        orig_read = s3driver.S3Driver.read
-        orig_fetch = s3fs.core.S3File._fetch_range
 
-        def read(self, offset, size):
-            out = orig_read(self, offset, size)
-            counter.add(out)
-            return out
+        def counted(orig):
+            def wrapper(self, *args):
+                out = orig(self, *args)
+                counter.add(out)
+                return out
+            return wrapper
 
-        def fetch(self, start, end):
-            out = orig_fetch(self, start, end)
-            counter.add(out)
-            return out
-
-        s3driver.S3Driver.read = read
-        s3fs.core.S3File._fetch_range = fetch
+        for cls, name in [(drivers.PresignedS3Driver, "read"), (s3driver.S3Driver, "read"),
+                          (s3fs.core.S3File, "_fetch_range")]:
+            setattr(cls, name, counted(getattr(cls, name)))
 
 
 BYTES = ByteCounter()
@@ -425,6 +441,9 @@ def main() -> int:
                     help="cap each request's throughput at this many MB/s (default: no cap)")
     ap.add_argument("--pad-to-mb", type=float, default=0.0,
                     help="serve copies of the granules padded with unread datasets to this size")
+    ap.add_argument("--orientation", choices=("constant", "alternating"), default="constant",
+                    help="one sc_orient for all granules (as real consecutive granules), or 0 and 1 "
+                         "by turns (the reader's orientation guess always wrong); default constant")
     ap.add_argument("--skip-seed", action="store_true", help="leave out the seed's reader")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     ap.add_argument("--output", type=Path, default=None)
@@ -445,17 +464,23 @@ def main() -> int:
     if not args.no_wait:
         results["machine"]["wait"] = C.wait_for_machine()
 
-    # full-size granules: the month's set if cached, else a small set of their own
-    month_dir = C.CACHE / "atl10_2019-09_59g_full"
+    # full-size granules: the month's set if cached, else a small set of their own. One
+    # orientation by default, as consecutive real granules have (the spacecraft turns about
+    # twice a year). --orientation alternating: 0 and 1 by turns, so that the reader's
+    # guess of the strong beams (the last granule's) is wrong every time: its worst case
+    sc_orient: int | str = 0 if args.orientation == "constant" else "alternate"
+    tag = "_orient0" if sc_orient == 0 else "_alternate"
+    month_dir = C.CACHE / f"atl10_2019-09_59g_full{tag}"
     if (month_dir / "complete.json").exists():
-        paths, info = C.month_granules(59, "full")
+        paths, info = C.month_granules(59, "full", sc_orient=sc_orient)
     else:
-        paths, info = C.month_granules(n, "full")
+        paths, info = C.month_granules(n, "full", sc_orient=sc_orient)
     paths = paths[:n]
     if args.pad_to_mb:
-        paths = padded_granules(paths, args.pad_to_mb)
+        paths = padded_granules(paths, args.pad_to_mb, tag)
     sizes = [p.stat().st_size for p in paths]
-    results["scenario"] = {"latency_s": args.latency, "bandwidth_mbps_per_request":
+    results["scenario"] = {"orientation": args.orientation, "latency_s": args.latency,
+                           "bandwidth_mbps_per_request":
                            args.bandwidth_mbps or None, "padded_to_mb": args.pad_to_mb or None}
     results["data"] = {"granules": n, "from": info["cache_dir"], "size": "full",
                        "file_bytes": sizes, "mean_file_mb": statistics.mean(sizes) / C.MB}

@@ -281,8 +281,14 @@ def _cached(directory: Path) -> list[Path] | None:
     return paths if all(p.exists() for p in paths) else None
 
 
-def write_month_granules(directory: Path, n: int, size: Any, progress: bool = False) -> list[Path]:
-    """``n`` fixture granules spread evenly over the month from ``MONTH_START``, as the seed's were."""
+def write_month_granules(directory: Path, n: int, size: Any, progress: bool = False,
+                         sc_orient: int | str | None = None) -> list[Path]:
+    """``n`` fixture granules spread evenly over the month from ``MONTH_START``, as the seed's were.
+
+    ``sc_orient``: one orientation for all (as a real month has: the spacecraft turns about
+    twice a year); ``"alternate"``, 0 and 1 by turns, granule after granule; ``None``, the
+    fixtures' own schedule (by orbit number: even 0, odd 1).
+    """
     import numpy as np
 
     import icesat2_tutorial as it
@@ -293,21 +299,24 @@ def write_month_granules(directory: Path, n: int, size: Any, progress: bool = Fa
     paths: list[Path] = []
     for i in range(n):
         when = str(start + np.timedelta64(int(round(i * step)), "s"))
-        paths += it.make_fixture_granules(directory, n=1, size=size, start=when)
+        orient = i % 2 if sc_orient == "alternate" else sc_orient
+        paths += it.make_fixture_granules(directory, n=1, size=size, start=when, sc_orient=orient)
         if progress and (i + 1) % 10 == 0:
             log(f"[data]   {i + 1}/{n} ({now() - t0:.0f} s)")
     return paths
 
 
-def month_granules(n: int = 59, size="full") -> tuple[list[Path], dict]:
+def month_granules(n: int = 59, size="full",
+                   sc_orient: int | str | None = None) -> tuple[list[Path], dict]:
     """``n`` fixture granules spread evenly over September 2019 (as the seed's month).
 
     One granule every 30 days / ``n`` (12.2 hours for 59): the first orbit at or after each
-    time, as in ``bench_gridding.py``. Cached under ``benchmarks/.cache/``.
+    time, as in ``bench_gridding.py``. Cached under ``benchmarks/.cache/``. ``sc_orient``: see
+    :func:`write_month_granules`.
     """
-
-
     tag = "full" if size == "full" else f"{size}seg"
+    if sc_orient is not None:
+        tag += f"_orient{sc_orient}" if sc_orient != "alternate" else "_alternate"
     directory = CACHE / f"atl10_2019-09_{n}g_{tag}"
     info = {"granules": n, "size": size, "cache_dir": str(directory.relative_to(ROOT)),
             "layout": f"one granule every {MONTH_DAYS * 24 / n:.1f} h from {MONTH_START[:10]}"}
@@ -320,7 +329,7 @@ def month_granules(n: int = 59, size="full") -> tuple[list[Path], dict]:
         log(f"[data] writing {n} fixture granules (size={size!r}) over {MONTH_DAYS} days "
             f"into {info['cache_dir']} ...")
         t0 = now()
-        paths = write_month_granules(directory, n, size, progress=True)
+        paths = write_month_granules(directory, n, size, progress=True, sc_orient=sc_orient)
         _mark_complete(directory, paths, size, info, t0)
     info["bytes_on_disk"] = int(sum(p.stat().st_size for p in paths))
     return paths, info
