@@ -1,4 +1,5 @@
-"""Shared fixtures: the real granules, the built book, a Dask LocalCluster, fake credentials."""
+"""Shared fixtures: the real granules, the built book, a Dask LocalCluster, fake credentials,
+an S3 stand-in."""
 
 from __future__ import annotations
 
@@ -30,6 +31,23 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "Hd5sL1fakeAWSsecret/Zy8Xw7Vu6Ts5Rq4Po3Nm2",
     "AWS_SESSION_TOKEN": "Bn6yU0fakeAWSsessiontoken+Kj9Hg8Fd7Sa6",
 }
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 on 127.0.0.1, for one test module."""
+    from icesat2_tutorial.localservers import LocalS3Server
+
+    with LocalS3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    """The S3 stand-in, with boto3 pointed at it (``AWS_ENDPOINT_URL_S3``) for one test."""
+    for k, v in s3.environ().items():
+        monkeypatch.setenv(k, v)
+    return s3
 
 
 def real_granules(pattern: str = "*.h5") -> list[Path]:

@@ -25,20 +25,6 @@ from h5coro import filedriver
 from icesat2_tutorial import drivers, read_granule, reader
 from icesat2_tutorial.fixtures import make_fixture_granules
 from icesat2_tutorial.h5datasets import CachedSmallReads, _chunk_extents, _NumpyFillDataset, read_datasets
-from icesat2_tutorial.localservers import LocalS3Server
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with LocalS3Server() as server:
-        yield server
-
-
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    for k, v in s3.environ().items():
-        monkeypatch.setenv(k, v)
-    return s3
 
 
 @pytest.fixture(scope="module")

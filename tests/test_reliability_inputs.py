@@ -152,6 +152,17 @@ def _report(title: str, outcomes: list[Outcome], seconds: float) -> None:
     print(f"  slowest case {slowest.seconds:.2f} s ({slowest.case.label})")
 
 
+def _sweep(pool: ReadPool, title: str, cases: list[Case]) -> tuple[list[Outcome], collections.Counter]:
+    """Run ``cases``, print what became of them, and check every promise and the time bound."""
+    t0 = time.perf_counter()
+    outcomes = pool.run(cases)
+    elapsed = time.perf_counter() - t0
+    _report(title, outcomes, elapsed)
+    _check(outcomes, cases)
+    assert elapsed < SWEEP_BOUND_S
+    return outcomes, collections.Counter(o.kind() for o in outcomes)
+
+
 def _check(outcomes: list[Outcome], cases: list[Case]) -> None:
     assert len(outcomes) == len(cases)
     failures = [f for o in outcomes if (f := o.failure())]
@@ -161,37 +172,27 @@ def _check(outcomes: list[Outcome], cases: list[Case]) -> None:
 def test_every_truncation_point(files, pool):
     """Each prefix of each file: the package's error naming the file (or the full table)."""
     cases = [c for family, path in files.items() for c in truncation_cases(family, path)]
-    t0 = time.perf_counter()
-    outcomes = pool.run(cases)
-    elapsed = time.perf_counter() - t0
-    _report("truncation sweep", outcomes, elapsed)
-    _check(outcomes, cases)
+    outcomes, kinds = _sweep(pool, "truncation sweep", cases)
     # a prefix is never a whole granule: every case but the full-length ones is refused
-    assert all(o.package == "own" for o in outcomes), collections.Counter(o.kind() for o in outcomes)
-    assert elapsed < SWEEP_BOUND_S
+    assert all(o.package == "own" for o in outcomes), kinds
 
 
 def test_single_byte_corruption_fuzz(files, pool):
     """Seeded single-byte corruptions: an error naming the file, or exactly h5py's values."""
     rng = np.random.default_rng(SEED)
     cases = [c for family, path in files.items() for c in corruption_cases(family, path, rng)]
-    t0 = time.perf_counter()
-    outcomes = pool.run(cases)
-    elapsed = time.perf_counter() - t0
-    _report("corruption fuzz", outcomes, elapsed)
-    _check(outcomes, cases)
-    kinds = collections.Counter(o.kind() for o in outcomes)
+    _, kinds = _sweep(pool, "corruption fuzz", cases)
     # the sweep reached every branch of the oracle
     assert kinds["refused with the package's error"] > 0
     assert kinds["changed values, the same as h5py's"] > 0  # handmade data bytes
     assert kinds["original table"] > 0
     assert kinds["original table (h5py failed or differs)"] > 0  # e.g. checksums h5coro skips
-    assert elapsed < SWEEP_BOUND_S
 
 
 def test_corruption_fuzz_on_the_exact_chunk_path(files, pool):
     """The same promise where S3 reads differ: chunks found in the B-tree by the package's own
-    walk (``h5datasets._chunk_extents``) and fetched as exact ranges, the small metadata lines of S3 reads.
+    walk (``h5datasets._chunk_extents``) and fetched as exact ranges, through the small
+    metadata lines of S3 reads.
 
     400 bytes of chunk B-tree nodes per file, and a quarter of the other fuzz's offsets.
     """
@@ -204,15 +205,9 @@ def test_corruption_fuzz_on_the_exact_chunk_path(files, pool):
             o.offset for o in corruption_cases(family, path, rng)[::4]))
         cases += [Case(family, str(path), offset=int(o), xor=int(rng.integers(1, 256)),
                        exact_chunks=True) for o in picked]
-    t0 = time.perf_counter()
-    outcomes = pool.run(cases)
-    elapsed = time.perf_counter() - t0
-    _report("corruption fuzz, exact chunks", outcomes, elapsed)
-    _check(outcomes, cases)
-    kinds = collections.Counter(o.kind() for o in outcomes)
+    _, kinds = _sweep(pool, "corruption fuzz, exact chunks", cases)
     assert kinds["refused with the package's error"] > 0
     assert kinds["original table"] > 0
-    assert elapsed < SWEEP_BOUND_S
 
 
 def btree_node_bytes(path: Path) -> list[int]:

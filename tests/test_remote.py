@@ -15,23 +15,10 @@ import pytest
 from conftest import real_granules
 from icesat2_tutorial import read_granule
 from icesat2_tutorial.exceptions import AccessError, GranuleNotFoundError
-from icesat2_tutorial.localservers import LocalHTTPServer, LocalS3Server
+from icesat2_tutorial.localservers import LocalHTTPServer
 
 TOKEN = "edl-token-for-tests-0123456789"
 REAL_ATL07 = real_granules("*ATL07*.h5")
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with LocalS3Server() as server:
-        yield server
-
-
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    for k, v in s3.environ().items():
-        monkeypatch.setenv(k, v)
-    return s3
 
 
 @pytest.fixture(scope="module")
