@@ -9,16 +9,25 @@ variable: for a full-size granule's strong beams (3 x 90,000 segments x 8 variab
 costs about 0.1 s of CPU, more than inflating the data, and as pure Python it holds the GIL,
 so the dataset threads cannot overlap it.
 
-:func:`read_datasets` does what ``readDatasets(paths, block=True)`` does, with two changes
+:func:`read_datasets` does what ``readDatasets(paths, block=True)`` does, with these changes
 in a subclass of ``H5Dataset``: it writes the same fill bytes with one numpy assignment, just
-before h5coro reads the chunks (where h5coro's loop would have run), and it inflates gzip
-chunks with ISA-L (the ``isal`` package) instead of zlib, about twice as fast for the same
-bytes. The values returned are byte-for-byte those of ``readDatasets``
-(``tests/test_h5datasets.py`` compares them, also on a file with chunks that were never
-written, against both h5coro and h5py).
+before h5coro reads the chunks (where h5coro's loop would have run; not at all when every
+chunk is present), and it inflates gzip chunks with ISA-L (the ``isal`` package) instead of
+zlib, about twice as fast for the same bytes. The values returned are byte-for-byte those of
+``readDatasets`` (``tests/test_h5datasets.py`` compares them, also on a file with chunks that
+were never written, against both h5coro and h5py). Besides:
 
-This relies on h5coro internals (``H5Dataset``'s ``enableFill`` flag, ``readBTreeV1`` and
-``inflateChunk``), which is why ``pyproject.toml`` pins h5coro to 1.0.7.
+* the chunk index is read and checked before h5coro follows it (:func:`_chunk_extents`):
+  h5coro puts chunks where a corrupt key says, and returned wrong values without an error;
+* with ``exact_chunks=True`` (the reader's S3 path) the chunks are fetched as the exact
+  byte ranges the index gives, in parallel, instead of through h5coro's cache lines;
+* :class:`CachedSmallReads`, the ``H5Coro`` the reader opens granules with, answers the
+  many small reads of h5coro's parsing from held lines faster, and refuses reads past the
+  end of the file.
+
+This relies on h5coro internals (``H5Dataset``'s ``enableFill`` flag, ``readBTreeV1``,
+``readField``, ``inflateChunk``, ``H5Coro.ioRequest`` and its cache), which is why
+``pyproject.toml`` pins h5coro to 1.0.7.
 """
 
 from __future__ import annotations
