@@ -179,10 +179,6 @@ class _Signers:
                     config=boto3.session.Config(signature_version="s3v4"))
             return self._clients[key]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._clients.clear()
-
 
 signers = _Signers()
 
