@@ -95,13 +95,14 @@ class _NumpyFillDataset(H5Dataset):
                     f"{self.dataset} declares {len(buffer):,} bytes (more than "
                     f"{MAX_DATASET_BYTES:,}); corrupt dataspace")
             extents = _chunk_extents(self)  # checked before h5coro follows it
+            whole = _whole(self)
             grid = math.prod(-(-int(d) // int(c)) for d, c in
                              zip(self.meta.dimensions, self.meta.chunkDimensions, strict=False))
-            if not (_whole(self) and len(extents) == grid):
+            if not (whole and len(extents) == grid):
                 # some chunk was never written: it reads as the fill value. (With every chunk
                 # present, each byte is written by a chunk: no need to fill first.)
                 _fill(buffer, self.meta.fillvalue, self.meta.fillsize)
-            if self._exact_chunks and _whole(self):
+            if self._exact_chunks and whole:
                 # the chunks fetched at once, exactly (_fetch), then h5coro's own B-tree
                 # walk decodes them from memory (_ChunkBytes)
                 real = self.resourceObject
