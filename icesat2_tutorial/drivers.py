@@ -1,13 +1,15 @@
 """How the bytes travel: the h5coro drivers the reader opens granules with.
 
 h5coro parses HDF5 and asks its *driver* for byte ranges (``driver.read(offset, size)``);
-h5coro ships a file, an S3 and an HTTP driver. :func:`drivers_for_reading` swaps in two
+h5coro ships a file, an S3 and an HTTP driver. :func:`drivers_for_reading` swaps in three
 of this module's instead, each a drop-in for h5coro's own:
 
 * :class:`EndCheckingFileDriver` for local files: h5coro's ``FileDriver``, except that a read
   past the end of the file raises (a corrupt address made h5coro loop forever);
 * :class:`PresignedS3Driver` for S3: ranged GETs of one presigned URL over kept-alive
-  connections, instead of a boto3 ``get_object`` call per range.
+  connections, instead of a boto3 ``get_object`` call per range;
+* :class:`RedirectOnceHTTPDriver` for HTTPS: Earthdata's redirect to a signed URL followed
+  once per granule, not once per byte range.
 
 Why the S3 driver is our own. h5coro's ``S3Driver`` calls boto3's ``get_object`` for every
 byte range. boto3 does a lot per call (request building, signing, event hooks, response
@@ -33,11 +35,12 @@ import logging
 import os
 import ssl
 import threading
+import time
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from h5coro import filedriver, s3driver
+from h5coro import filedriver, s3driver, webdriver
 
 from .access import Location
 
@@ -146,6 +149,25 @@ def _connections(scheme: str, host: str, port: int | None) -> _Connections:
         return _pools[key]
 
 
+def _get(pool: _Connections, target: str, headers: dict[str, str]
+         ) -> tuple[http.client.HTTPResponse, bytes] | None:
+    """One GET on a kept-alive connection of ``pool``: (response, body), or None if the
+    connection or the network failed (the connection is then dropped)."""
+    conn = pool.get()
+    try:
+        conn.request("GET", target, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return None
+    if response.will_close:
+        conn.close()
+    else:
+        pool.put(conn)
+    return response, data
+
+
 class _Signers:
     """boto3 S3 clients, one per set of credentials and endpoint, used only to presign URLs.
 
@@ -228,18 +250,10 @@ class PresignedS3Driver:
             return b""
         headers = {"Range": f"bytes={offset}-{offset + size - 1}"}
         for _ in range(ATTEMPTS):
-            conn = self._pool.get()
-            try:
-                conn.request("GET", self._target, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()  # a connection the server closed meanwhile, or the network: again
-                continue
-            if response.will_close:
-                conn.close()
-            else:
-                self._pool.put(conn)
+            got = _get(self._pool, self._target, headers)
+            if got is None:
+                continue  # a connection the server closed meanwhile, or the network: again
+            response, data = got
             if response.status == 206:
                 total = (response.getheader("Content-Range") or "").rpartition("/")[2]
                 if self.object_size is None and total.isdigit():
@@ -260,14 +274,148 @@ class PresignedS3Driver:
         self._closed = True
 
 
+#: Redirects followed from the granule's URL to the bytes (Earthdata: one, to S3).
+MAX_REDIRECTS = 5
+
+#: How long a redirect's target is reused when the answer does not say (``max-age``), s.
+DEFAULT_REUSE_SECONDS = 300.0
+
+
+class RedirectOnceHTTPDriver:
+    """An h5coro driver for one granule over HTTPS: Earthdata's redirect followed once.
+
+    Earthdata's HTTPS endpoint (NASA's Thin Egress App) answers every request for a granule,
+    bearer token checked, with ``303 See Other`` to a URL of the S3 object signed for up to an
+    hour, and says for how long that URL may be reused (``Cache-Control: private,
+    max-age=...``). h5coro's ``HTTPDriver`` (``requests``) asks the endpoint again for every
+    byte range: two round trips per range, the first through an AWS Lambda function. Here
+    the first range follows the redirect and remembers where it led; the others go straight
+    there, on connections kept open, until ``max-age`` has passed or the signed URL is
+    refused (``401``/``403``: expired), when the endpoint is asked again.
+
+    The token goes only to the granule's own host (never to where a redirect leads, as
+    ``requests`` also ensures); the signed URL is a credential too: it lives in this object
+    only, is never logged and never appears in a message. A server that answers without
+    redirecting (a mirror, :class:`~icesat2_tutorial.localservers.LocalHTTPServer`) is read
+    the same way.
+
+    Same contract as h5coro's ``HTTPDriver``: ``read(offset, size)`` returns the bytes or
+    raises ``FatalError("Failed to read range ...")``, which the reader then diagnoses
+    (``reader._diagnose_https``) and reports by the granule's name.
+
+    Parameters
+    ----------
+    resource:
+        The granule's ``https://`` (or ``http://``) URL.
+    credentials:
+        An Earthdata Login bearer token (``str``), or ``None``.
+    """
+
+    def __init__(self, resource: str, credentials: Any, max_connections: int | None = None) -> None:
+        split = urlsplit(resource)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise ValueError("an HTTP(S) resource needs a URL: https://host/path")
+        self.resource = resource
+        self.cached_credentials = credentials
+        self._token = credentials if isinstance(credentials, str) and credentials else None
+        self._origin = (split.scheme, split.hostname, split.port)
+        self._lock = threading.Lock()
+        self._where: tuple[tuple[str, str, int | None], str, float] | None = None
+        self._closed = False
+        #: The object's size in bytes, once a response has said (``Content-Range``).
+        self.object_size: int | None = None
+
+    def __repr__(self) -> str:
+        split = urlsplit(self.resource)
+        return f"RedirectOnceHTTPDriver('{split.scheme}://{split.netloc}{split.path}')"
+
+    def _failed(self, offset: int, size: int, why: str) -> webdriver.FatalError:
+        return webdriver.FatalError(f"Failed to read range {offset}-{offset + size - 1} ({why})")
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._closed:
+            raise RuntimeError("RedirectOnceHTTPDriver has been closed and cannot be used.")
+        if size <= 0:
+            return b""
+        why = "no answer"
+        for attempt in range(ATTEMPTS):
+            with self._lock:
+                where = self._where
+            if where is not None and where[2] < time.monotonic():
+                where = None  # max-age passed: ask the endpoint again
+            if where is None:
+                split = urlsplit(self.resource)
+                host, target = self._origin, split.path + (f"?{split.query}" if split.query else "")
+            else:
+                host, target = where[0], where[1]
+            for _hop in range(MAX_REDIRECTS + 1):
+                headers = {"Range": f"bytes={offset}-{offset + size - 1}"}
+                if self._token and host == self._origin:
+                    headers["Authorization"] = f"Bearer {self._token}"
+                got = _get(_connections(*host), target, headers)
+                if got is None:
+                    why = "network error"
+                    break
+                response, data = got
+                status = response.status
+                if status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                    # where the bytes are: remember it for this granule's next ranges
+                    base = f"{host[0]}://{host[1]}" + (f":{host[2]}" if host[2] else "")
+                    location = urlsplit(urljoin(base + target, response.getheader("Location")))
+                    host = (location.scheme, location.hostname or "", location.port)
+                    target = location.path + (f"?{location.query}" if location.query else "")
+                    with self._lock:
+                        self._where = (host, target, time.monotonic() + _reuse_seconds(response))
+                    why = "too many redirects"
+                    continue
+                if status == 206:
+                    total = (response.getheader("Content-Range") or "").rpartition("/")[2]
+                    if self.object_size is None and total.isdigit():
+                        self.object_size = int(total)
+                    return data
+                if status == 200:
+                    if (response.getheader("Content-Type") or "").startswith("text/html"):
+                        # a login page, not the granule: no token, or an expired one
+                        raise self._failed(offset, size, "a web page instead of the granule")
+                    return data[offset: offset + size]  # a server that ignores Range
+                why = f"HTTP {status}"
+                if status in (401, 403) and where is not None:
+                    with self._lock:
+                        self._where = None  # the signed URL expired: the endpoint again
+                    break
+                if status in (500, 502, 503, 504):
+                    time.sleep(0.25 * (attempt + 1))
+                    break
+                raise self._failed(offset, size, why)  # 401/403 from the endpoint, 404, 416
+        raise self._failed(offset, size, f"{why}, after {ATTEMPTS} attempts")
+
+    def copy(self, max_connections: int | None = None) -> RedirectOnceHTTPDriver:
+        return RedirectOnceHTTPDriver(self.resource, self.cached_credentials)
+
+    def close(self) -> None:
+        # the connections are shared with other granules' drivers: they stay open
+        self._closed = True
+        self._where = None
+
+
+def _reuse_seconds(response: Any) -> float:
+    """How long a redirect's target may be reused: its ``max-age``, else a few minutes."""
+    for part in (response.getheader("Cache-Control") or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value)
+    return DEFAULT_REUSE_SECONDS
+
+
 #: The drivers the reader opens granules with, in place of the ones ``Location`` names.
 _READING_DRIVERS = {filedriver.FileDriver: EndCheckingFileDriver,
-                    s3driver.S3Driver: PresignedS3Driver}
+                    s3driver.S3Driver: PresignedS3Driver,
+                    webdriver.HTTPDriver: RedirectOnceHTTPDriver}
 
 
 def drivers_for_reading(location: Location) -> Location:
     """``location`` with the driver the reader uses: :class:`EndCheckingFileDriver` for files,
-    :class:`PresignedS3Driver` for S3 (HTTPS keeps h5coro's ``HTTPDriver``).
+    :class:`PresignedS3Driver` for S3, :class:`RedirectOnceHTTPDriver` for HTTPS.
 
     ``Location.driver`` keeps naming the driver a learner would use (``FileDriver``,
     ``S3Driver``); the reader opens granules through these drop-in replacements.

@@ -18,7 +18,9 @@ so that h5coro, boto3 and requests run their real network code against them:
     ``webdriver.HTTPDriver`` reads from it.
 
 These are **not** NASA's services and prove nothing about them: no Earthdata Login, no
-redirects to signed CloudFront URLs, no egress limits, no real credentials. They only let
+egress limits, no real credentials. (``LocalHTTPServer(redirect=True)`` imitates the shape
+of Earthdata's HTTPS answers, a redirect to a signed URL on another host, with a signature
+of its own making.) They only let
 a learner (and the test-suite, and the benchmarks) exercise the same client code offline.
 Both can add a fixed delay to every request (``latency_s``) to imitate cloud round trips.
 
@@ -550,9 +552,11 @@ class _FileServer(ThreadingHTTPServer):
 
     daemon_threads = True  # in-flight requests must not block stop()
 
-    def __init__(self, root: Path, owner: LocalHTTPServer) -> None:
+    def __init__(self, root: Path, owner: LocalHTTPServer, signed: bool = False) -> None:
         self.root = root
         self.owner = owner
+        #: The "S3" side of a redirecting stand-in: serves signed URLs, takes no token
+        self.signed = signed
         super().__init__((HOST, 0), _RangeRequestHandler)
 
     def server_bind(self) -> None:
@@ -592,10 +596,22 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
         if owner.latency_s > 0.0:
             time.sleep(owner.latency_s)
 
-        denied = self._check_token(owner._token)
+        if self.server.signed:
+            denied = self._check_signature(owner)
+        else:
+            denied = self._check_token(owner._token)
         if denied is not None:
             code, extra = denied
             self._send_empty(code, extra)
+            return
+        if owner._signed is not None and not self.server.signed:
+            # Earthdata's HTTPS endpoint (TEA) answers an authorised request with a
+            # redirect to a URL signed for an hour, saying how long it may be reused
+            if self._resolve() is None:
+                self._send_empty(404)
+                return
+            self._send_empty(303, {"Location": owner._sign(self._url_path()),
+                                   "Cache-Control": f"private, max-age={owner._max_age}"})
             return
 
         path = self._resolve()
@@ -653,6 +669,21 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
             return 403, {}
         return None
 
+    def _check_signature(self, owner: LocalHTTPServer) -> tuple[int, dict[str, str]] | None:
+        """``None`` if the signed URL is valid; 400 with an Authorization header (as S3
+        answers a presigned URL sent with one: a client must not forward the token), 403 if
+        the signature is wrong, revoked or expired."""
+        if self.headers.get("Authorization"):
+            return 400, {}
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        expires = (query.get("X-Expires") or [""])[0]
+        given = (query.get("X-Signature") or [""])[0]
+        if not expires.isdigit() or int(expires) < time.time():
+            return 403, {}
+        if not hmac.compare_digest(given, owner._signature(self._url_path(), expires)):
+            return 403, {}
+        return None
+
     def _resolve(self) -> Path | None:
         """The requested file, or ``None`` if it is missing, not a file, or outside the root."""
         parts = [p for p in urllib.parse.unquote(self._url_path()).split("/") if p]
@@ -703,7 +734,13 @@ class LocalHTTPServer(_BackgroundServer):
     * ``HEAD`` answers the same headers without a body;
     * if ``token`` is set, every request needs ``Authorization: Bearer <token>``:
       ``401`` without one, ``403`` with a wrong one (Earthdata Login's bearer tokens);
-    * paths that leave ``directory`` (``..``, symlinks out) and directories give ``404``.
+    * paths that leave ``directory`` (``..``, symlinks out) and directories give ``404``;
+    * with ``redirect=True``, as Earthdata's HTTPS endpoint does: an authorised request gets
+      ``303 See Other`` to a signed URL on a second port (standing in for S3), with
+      ``Cache-Control: private, max-age=...``; the signed URL serves the file without a
+      token for ``signed_url_seconds``, answers ``403`` once expired or revoked
+      (:meth:`revoke_signed_urls`) and ``400`` to a request that carries an
+      ``Authorization`` header (as S3 does).
 
     Parameters
     ----------
@@ -714,6 +751,11 @@ class LocalHTTPServer(_BackgroundServer):
     latency_s
         Extra delay, in seconds, slept by the handler thread at the start of every request
         (rejected ones included) before it answers. Settable while running.
+    redirect
+        Answer with redirects to signed URLs, as Earthdata's endpoint does.
+    signed_url_seconds
+        How long a signed URL is valid (Earthdata's: up to an hour, reusable for the
+        ``max-age`` the redirect gives, a minute less).
 
     Examples
     --------
@@ -727,6 +769,8 @@ class LocalHTTPServer(_BackgroundServer):
         directory: str | os.PathLike[str],
         token: str | None = None,
         latency_s: float = 0.0,
+        redirect: bool = False,
+        signed_url_seconds: int = 3600,
     ) -> None:
         root = Path(directory).resolve()
         if not root.is_dir():
@@ -740,6 +784,12 @@ class LocalHTTPServer(_BackgroundServer):
         self._stats = self._zero_stats()
         self._server: _FileServer | None = None
         self._thread: threading.Thread | None = None
+        self._redirect = bool(redirect)
+        self._signed_url_seconds = int(signed_url_seconds)
+        self._max_age = max(0, self._signed_url_seconds - 60)
+        self._secret = os.urandom(16)
+        self._signed: _FileServer | None = None
+        self._signed_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         # Neither the token nor the absolute directory: reprs end up in notebook outputs.
@@ -758,16 +808,44 @@ class LocalHTTPServer(_BackgroundServer):
         """
         if self._server is not None:
             raise RuntimeError("LocalHTTPServer is already running")
+        if self._redirect:
+            signed = _FileServer(self._root, self, signed=True)
+            self._signed_thread = threading.Thread(
+                target=signed.serve_forever, kwargs={"poll_interval": _POLL_INTERVAL_S},
+                name=f"LocalHTTPServer-signed:{signed.server_port}", daemon=True)
+            self._signed_thread.start()
+            self._signed = signed
         server = _FileServer(self._root, self)
         self._serve(server, server.server_port)
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the port. Safe to call more than once."""
+        """Stop serving and close the port(s). Safe to call more than once."""
+        signed, self._signed = self._signed, None
+        if signed is not None:
+            signed.shutdown()
+            signed.server_close()
+            if self._signed_thread is not None:
+                self._signed_thread.join(_JOIN_TIMEOUT_S)
+                self._signed_thread = None
         server, self._server = self._server, None
         if server is None:
             return
         self._shutdown(server)
+
+    def revoke_signed_urls(self) -> None:
+        """Make every signed URL handed out so far invalid (``403``), as expiry would."""
+        self._secret = os.urandom(16)
+
+    def _signature(self, path: str, expires: str) -> str:
+        return hmac.new(self._secret, f"{path}\n{expires}".encode(), "sha256").hexdigest()
+
+    def _sign(self, path: str) -> str:
+        expires = str(int(time.time()) + self._signed_url_seconds)
+        query = urllib.parse.urlencode({"X-Expires": expires,
+                                        "X-Signature": self._signature(path, expires)})
+        assert self._signed is not None
+        return f"http://{HOST}:{self._signed.server_port}{path}?{query}"
 
     # -- what a client needs -------------------------------------------------------------
 
@@ -821,7 +899,9 @@ class LocalHTTPServer(_BackgroundServer):
         ``partial``
             ``206`` answers (one byte range each).
         ``rejected``
-            Answers ``>= 400`` (401, 403, 404, 416).
+            Answers ``>= 400`` (400, 401, 403, 404, 416).
+        ``redirects``
+            ``303`` answers (``redirect=True``: one per request to the endpoint itself).
         ``bytes_sent``
             Body bytes sent for 200 and 206 answers.
         """
@@ -842,7 +922,8 @@ class LocalHTTPServer(_BackgroundServer):
 
     @staticmethod
     def _zero_stats() -> dict[str, int]:
-        return {"requests": 0, "full": 0, "partial": 0, "rejected": 0, "bytes_sent": 0}
+        return {"requests": 0, "full": 0, "partial": 0, "rejected": 0, "bytes_sent": 0,
+                "redirects": 0}
 
     def _record(self, code: int, body_bytes: int) -> None:
         with self._lock:
@@ -853,4 +934,6 @@ class LocalHTTPServer(_BackgroundServer):
                 self._stats["partial"] += 1
             elif code >= 400:
                 self._stats["rejected"] += 1
+            elif 300 <= code < 400:
+                self._stats["redirects"] += 1
             self._stats["bytes_sent"] += body_bytes

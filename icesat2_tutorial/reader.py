@@ -68,20 +68,20 @@ if logging.getLogger("h5coro").level == logging.NOTSET:
 #: slow HTTPS link, short enough that a stalled read never hangs a notebook.
 DEFAULT_TIMEOUT_S = 300.0
 
-#: Bytes h5coro fetches per S3 request when it reads metadata (its "cache line"); the chunks
-#: themselves are fetched as exact byte ranges (``read_datasets(exact_chunks=True)``).
+#: Bytes h5coro fetches per remote request when it reads metadata (its "cache line"); the
+#: chunks themselves are fetched as exact byte ranges (``read_datasets(exact_chunks=True)``).
 #: h5coro's default, 4 MiB, fetches most of a granule when the wanted datasets lie between
 #: unwanted ones, as in a real ATL10 file (about 100 variables per beam): for a 78 MB granule
 #: 1 MiB lines fetched 49 MB; 128 KiB lines and exact chunks 17 MB (64 KiB: 13 MB, but a
-#: beam's headers then straddle two lines more often: one more round trip). HTTPS keeps the
-#: default: each request costs more there (h5coro's HTTP driver, NASA's redirect to S3).
-#: Measured in benchmarks/bench_cloud_reads.py.
-CACHE_LINE_BYTES = {"s3": 1 << 17}
+#: beam's headers then straddle two lines more often: one more round trip). The same for
+#: HTTPS, now that a range there costs one round trip, not two
+#: (:class:`~icesat2_tutorial.drivers.RedirectOnceHTTPDriver`): outside AWS the bytes are
+#: what is slow. Measured in benchmarks/bench_cloud_reads.py.
+CACHE_LINE_BYTES = {"s3": 1 << 17, "https": 1 << 17}
 
-#: Kinds of location whose chunks are fetched as exact byte ranges: S3, where a request is
-#: cheap (:class:`~icesat2_tutorial.drivers.PresignedS3Driver`). Local files read whole
-#: 4 MiB lines faster; HTTPS requests cost more (see above).
-EXACT_CHUNKS = {"s3"}
+#: Kinds of location whose chunks are fetched as exact byte ranges: the remote ones. Local
+#: files read whole 4 MiB lines faster.
+EXACT_CHUNKS = {"s3", "https"}
 
 OnTransition = Literal["raise", "empty"]
 
@@ -327,6 +327,12 @@ def _diagnose_https(location: Location, exc: BaseException) -> GranuleError:
         )
     if r.status_code >= 400:
         return AccessError(location.name, f"HTTP {r.status_code}", retryable=r.status_code >= 500)
+    if r.headers.get("Content-Type", "").startswith("text/html"):
+        return AccessError(
+            location.name,
+            "the server sent a web page (a login page?) instead of the granule: log in "
+            "with earthaccess.login() or pass an Earthdata Login token",
+        )
     if not r.content.startswith(b"\x89HDF\r\n\x1a\n"):
         return NotHDF5Error(location.name, "not an HDF5 file (no HDF5 signature)")
     if _is_failed_read(exc):
