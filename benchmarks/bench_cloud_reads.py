@@ -105,18 +105,28 @@ def serve(args) -> int:
         print(json.dumps({"endpoint": server.endpoint_url, "urls": urls,
                           "credentials": server.credentials, "environ": server.environ()}),
               flush=True)
+    except BaseException:
+        server.stop()
+        raise
+    answer_commands(server, {"count": lambda: server.request_count})
+    return 0
+
+
+def answer_commands(server, commands: dict) -> None:
+    """Server child: answer each command line on stdin (``reset``, and ``commands``' own),
+    one line each, until ``quit`` or the end of stdin; then stop the server."""
+    try:
         for line in sys.stdin:
             cmd = line.strip()
-            if cmd == "count":
-                print(server.request_count, flush=True)
-            elif cmd == "reset":
+            if cmd == "quit":
+                break
+            if cmd == "reset":
                 server.reset_stats()
                 print("ok", flush=True)
-            elif cmd == "quit":
-                break
+            elif cmd in commands:
+                print(commands[cmd](), flush=True)
     finally:
         server.stop()
-    return 0
 
 
 class _RangesFromFiles:
@@ -431,24 +441,53 @@ BASELINES = ("fsspec_h5py_s3fs_defaults", "fsspec_h5py_earthaccess_defaults")
 # ----------------------------------------------------------------------------- main
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str, latency: float) -> argparse.ArgumentParser:
+    """The options both remote-read benchmarks take (this one and bench_https_reads.py)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 granules, 2 rounds")
     ap.add_argument("--granules", type=int, default=None, help="full-size granules (default 6)")
     ap.add_argument("--repeat", type=int, default=None, help="timed rounds (default 3)")
-    ap.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
+    ap.add_argument("--latency", type=float, default=latency, help="seconds added to every request")
     ap.add_argument("--bandwidth-mbps", type=float, default=0.0,
                     help="cap each request's throughput at this many MB/s (default: no cap)")
     ap.add_argument("--pad-to-mb", type=float, default=0.0,
                     help="serve copies of the granules padded with unread datasets to this size")
-    ap.add_argument("--orientation", choices=("constant", "alternating"), default="constant",
-                    help="one sc_orient for all granules (as real consecutive granules), or 0 and 1 "
-                         "by turns (the reader's orientation guess always wrong); default constant")
-    ap.add_argument("--skip-seed", action="store_true", help="leave out the seed's reader")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     ap.add_argument("--output", type=Path, default=None)
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    return ap
+
+
+def interleaved_rounds(methods: dict, urls: list[str], repeat: int, wait: bool, one) -> dict:
+    """Run every method on every granule, granule by granule, for a warm-up round and
+    ``repeat`` timed ones. ``one(method, func, url)`` reads once and returns its record (a
+    dict with ``seconds``); returns method -> {"warmup": [s], key: [values of the rounds]}."""
+    per: dict = {m: {"warmup": []} for m in methods}
+    for rnd in range(repeat + 1):
+        for url in urls:
+            for m, func in methods.items():
+                if rnd > 0 and wait:
+                    C.wait_quiet(max_wait=20)
+                record = one(m, func, url)
+                if rnd == 0:
+                    per[m]["warmup"].append(record["seconds"])
+                    continue
+                for k, v in record.items():
+                    per[m].setdefault(k, []).append(v)
+        label = "[warm-up]" if rnd == 0 else f"[round {rnd}]"
+        C.log(f"{label} " + ", ".join(
+            f"{m} {statistics.mean((d['warmup'] if rnd == 0 else d['seconds'])[-len(urls):]):.3f} s"
+            for m, d in per.items()))
+    return per
+
+
+def main() -> int:
+    ap = arguments(__doc__, latency=0.02)
+    ap.add_argument("--orientation", choices=("constant", "alternating"), default="constant",
+                    help="one sc_orient for all granules (as real consecutive granules), or 0 and 1 "
+                         "by turns (the reader's orientation guess always wrong); default constant")
+    ap.add_argument("--skip-seed", action="store_true", help="leave out the seed's reader")
     args = ap.parse_args()
     if args.serve:
         return serve(args)
@@ -501,39 +540,21 @@ def main() -> int:
                                client_kwargs={"endpoint_url": server.info["endpoint"]})
         methods = {k: v for k, v in METHODS.items()
                    if not (args.skip_seed and k.startswith("seed"))}
-        per: dict = {m: {"seconds": [], "cpu": [], "requests": [], "segments": [], "bytes": [],
-                         "server_cpu": []} for m in methods}
         BYTES.install()
-        warm: dict = {m: [] for m in methods}
-        for rnd in range(repeat + 1):
-            for url in server.info["urls"]:
-                for m, func in methods.items():
-                    if rnd > 0 and not args.no_wait:
-                        C.wait_quiet(max_wait=20)
-                    fs.invalidate_cache()  # no listing cached from an earlier round
-                    server.reset()
-                    BYTES.bytes = 0
-                    s0 = server.cpu_seconds()
-                    t0, c0 = C.now(), time.process_time()
-                    nseg = func(url, creds, fs)
-                    dt, cpu = C.now() - t0, time.process_time() - c0
-                    server_cpu = server.cpu_seconds() - s0
-                    reqs = server.count()
-                    if rnd == 0:
-                        warm[m].append(dt)
-                        continue
-                    per[m]["seconds"].append(dt)
-                    per[m]["cpu"].append(cpu)
-                    per[m]["bytes"].append(BYTES.bytes)
-                    per[m]["server_cpu"].append(server_cpu)
-                    per[m]["requests"].append(reqs)
-                    per[m]["segments"].append(nseg)
-            if rnd == 0:
-                C.log("[warm-up] " + ", ".join(f"{m} {statistics.mean(v):.2f} s" for m, v in warm.items()))
-            else:
-                C.log(f"[round {rnd}] " + ", ".join(
-                    f"{m} {statistics.mean(per[m]['seconds'][-n:]):.3f} s/granule, "
-                    f"{statistics.mean(per[m]['requests'][-n:]):.0f} req" for m in methods))
+
+        def one(m, func, url) -> dict:
+            fs.invalidate_cache()  # no listing cached from an earlier round
+            server.reset()
+            BYTES.bytes = 0
+            s0 = server.cpu_seconds()
+            t0, c0 = C.now(), time.process_time()
+            nseg = func(url, creds, fs)
+            dt, cpu = C.now() - t0, time.process_time() - c0
+            return {"seconds": dt, "cpu": cpu, "bytes": BYTES.bytes,
+                    "server_cpu": server.cpu_seconds() - s0, "requests": server.count(),
+                    "segments": nseg}
+
+        per = interleaved_rounds(methods, server.info["urls"], repeat, not args.no_wait, one)
     finally:
         server.close()
 
@@ -549,7 +570,7 @@ def main() -> int:
             "bytes_per_granule_median": statistics.median(d["bytes"]),
             "requests_per_granule": sorted(set(d["requests"])),
             "segments_read_per_granule_mean": statistics.mean(d["segments"]),
-            "warmup_s": warm[m],
+            "warmup_s": d["warmup"],
             "all_s": d["seconds"],
         }
     segs = {m: per[m]["segments"] for m in per if not m.startswith("seed")}
