@@ -5,5 +5,17 @@ them offline, even on a hub where an Earthdata Login is configured.
 """
 
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ["ICESAT2_TUTORIAL_OFFLINE"] = "1"
+
+#: Substitutions nbval makes before it compares a checked output (see the file for why).
+NBVAL_SANITIZE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # set here, not in addopts, so that the path holds from whatever directory pytest runs in
+    if getattr(config.option, "nbval_sanitize_with", "absent") is None:
+        config.option.nbval_sanitize_with = str(NBVAL_SANITIZE)
