@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from h5coro import filedriver, s3driver, webdriver
 
@@ -168,6 +168,27 @@ def _get(pool: _Connections, target: str, headers: dict[str, str]
     return response, data
 
 
+def _target_of(url: SplitResult) -> str:
+    """The request target of a URL: its path and, if it has one, its query."""
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def _ranged_body(driver: PresignedS3Driver | RedirectOnceHTTPDriver, response: Any,
+                 data: bytes, offset: int, size: int) -> bytes:
+    """The bytes asked for, from a ``206`` (or ``200``) answer to a ranged GET.
+
+    A ``206`` says the object's size (``Content-Range: bytes a-b/size``): kept in
+    ``driver.object_size`` for the reader's truncation check. A server that ignores
+    ``Range`` answers ``200`` with the whole object: the range is cut from it.
+    """
+    if response.status == 200:
+        return data[offset: offset + size]
+    total = (response.getheader("Content-Range") or "").rpartition("/")[2]
+    if driver.object_size is None and total.isdigit():
+        driver.object_size = int(total)
+    return data
+
+
 class _Signers:
     """boto3 S3 clients, one per set of credentials and endpoint, used only to presign URLs.
 
@@ -234,7 +255,7 @@ class PresignedS3Driver:
             "get_object", Params={"Bucket": self.bucket_name, "Key": self.key},
             ExpiresIn=PRESIGNED_URL_SECONDS)
         split = urlsplit(url)
-        self._target = f"{split.path}?{split.query}"  # the credential part: kept here only
+        self._target = _target_of(split)  # the query is the credential: kept here only
         self._pool = _connections(split.scheme, split.hostname or "", split.port)
         self._closed = False
         #: The object's size in bytes, once a response has said (``Content-Range``).
@@ -254,13 +275,8 @@ class PresignedS3Driver:
             if got is None:
                 continue  # a connection the server closed meanwhile, or the network: again
             response, data = got
-            if response.status == 206:
-                total = (response.getheader("Content-Range") or "").rpartition("/")[2]
-                if self.object_size is None and total.isdigit():
-                    self.object_size = int(total)
-                return data
-            if response.status == 200:  # a server that ignores Range sends the whole object
-                return data[offset: offset + size]
+            if response.status in (200, 206):
+                return _ranged_body(self, response, data, offset, size)
             if response.status in (500, 502, 503, 504):  # S3 asks to slow down or retry
                 continue
             return None  # 403, 404, 416: the reader asks S3 what is wrong
@@ -344,8 +360,7 @@ class RedirectOnceHTTPDriver:
             if where is not None and where[2] < time.monotonic():
                 where = None  # max-age passed: ask the endpoint again
             if where is None:
-                split = urlsplit(self.resource)
-                host, target = self._origin, split.path + (f"?{split.query}" if split.query else "")
+                host, target = self._origin, _target_of(urlsplit(self.resource))
             else:
                 host, target = where[0], where[1]
             for _hop in range(MAX_REDIRECTS + 1):
@@ -363,21 +378,17 @@ class RedirectOnceHTTPDriver:
                     base = f"{host[0]}://{host[1]}" + (f":{host[2]}" if host[2] else "")
                     location = urlsplit(urljoin(base + target, response.getheader("Location")))
                     host = (location.scheme, location.hostname or "", location.port)
-                    target = location.path + (f"?{location.query}" if location.query else "")
+                    target = _target_of(location)
                     with self._lock:
                         self._where = (host, target, time.monotonic() + _reuse_seconds(response))
                     why = "too many redirects"
                     continue
-                if status == 206:
-                    total = (response.getheader("Content-Range") or "").rpartition("/")[2]
-                    if self.object_size is None and total.isdigit():
-                        self.object_size = int(total)
-                    return data
-                if status == 200:
-                    if (response.getheader("Content-Type") or "").startswith("text/html"):
-                        # a login page, not the granule: no token, or an expired one
-                        raise self._failed(offset, size, "a web page instead of the granule")
-                    return data[offset: offset + size]  # a server that ignores Range
+                if status == 200 and (response.getheader("Content-Type") or "").startswith(
+                        "text/html"):
+                    # a login page, not the granule: no token, or an expired one
+                    raise self._failed(offset, size, "a web page instead of the granule")
+                if status in (200, 206):
+                    return _ranged_body(self, response, data, offset, size)
                 why = f"HTTP {status}"
                 if status in (401, 403) and where is not None:
                     with self._lock:

@@ -109,6 +109,22 @@ def _check_latency(latency_s: float) -> float:
 ###############################################################################
 
 
+def _serve_in_thread(server: Any, name: str) -> threading.Thread:
+    """Run ``server.serve_forever`` in a daemon thread (dies with the interpreter)."""
+    thread = threading.Thread(target=server.serve_forever,
+                              kwargs={"poll_interval": _POLL_INTERVAL_S}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop_serving(server: Any, thread: threading.Thread | None) -> None:
+    """Stop the loop of ``server``, close its port and join its thread."""
+    server.shutdown()  # returns once serve_forever has left its loop
+    server.server_close()  # serve_forever closes it too; this makes it certain
+    if thread is not None:
+        thread.join(_JOIN_TIMEOUT_S)
+
+
 class _BackgroundServer:
     """What both stand-ins share: a socket server run by a daemon thread, stopped cleanly."""
 
@@ -116,23 +132,14 @@ class _BackgroundServer:
     _thread: threading.Thread | None = None
 
     def _serve(self, server: Any, port: int) -> None:
-        """Run ``server.serve_forever`` in a daemon thread (dies with the interpreter)."""
+        """Serve ``server`` from a daemon thread named after the class and port."""
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL_S},
-            name=f"{type(self).__name__}:{port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = _serve_in_thread(server, f"{type(self).__name__}:{port}")
 
     def _shutdown(self, server: Any) -> None:
         """Stop the loop, close the port and join the thread."""
-        server.shutdown()  # returns once serve_forever has left its loop
-        server.server_close()  # serve_forever closes it too; this makes it certain
-        if self._thread is not None:
-            self._thread.join(_JOIN_TIMEOUT_S)
-            self._thread = None
+        _stop_serving(server, self._thread)
+        self._thread = None
 
     def start(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -810,10 +817,8 @@ class LocalHTTPServer(_BackgroundServer):
             raise RuntimeError("LocalHTTPServer is already running")
         if self._redirect:
             signed = _FileServer(self._root, self, signed=True)
-            self._signed_thread = threading.Thread(
-                target=signed.serve_forever, kwargs={"poll_interval": _POLL_INTERVAL_S},
-                name=f"LocalHTTPServer-signed:{signed.server_port}", daemon=True)
-            self._signed_thread.start()
+            self._signed_thread = _serve_in_thread(
+                signed, f"LocalHTTPServer-signed:{signed.server_port}")
             self._signed = signed
         server = _FileServer(self._root, self)
         self._serve(server, server.server_port)
@@ -823,11 +828,8 @@ class LocalHTTPServer(_BackgroundServer):
         """Stop serving and close the port(s). Safe to call more than once."""
         signed, self._signed = self._signed, None
         if signed is not None:
-            signed.shutdown()
-            signed.server_close()
-            if self._signed_thread is not None:
-                self._signed_thread.join(_JOIN_TIMEOUT_S)
-                self._signed_thread = None
+            _stop_serving(signed, self._signed_thread)
+            self._signed_thread = None
         server, self._server = self._server, None
         if server is None:
             return

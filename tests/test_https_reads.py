@@ -178,6 +178,37 @@ def test_a_login_page_is_refused_with_a_message():
         server.server_close()
 
 
+class _IgnoresRange(http.server.BaseHTTPRequestHandler):
+    """A plain file server that ignores ``Range``: every GET gets the whole file, ``200``."""
+
+    payload = b""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-hdf5")
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_server_that_ignores_range_still_gives_the_range(granules):
+    data = granules[0].read_bytes()
+    handler = type("Handler", (_IgnoresRange,), {"payload": data})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        d = drivers.RedirectOnceHTTPDriver(f"http://127.0.0.1:{server.server_port}/g.h5", None)
+        for offset, size in [(0, 8), (4000, 70_000), (len(data) - 10, 10)]:
+            assert d.read(offset, size) == data[offset: offset + size]
+        assert d.object_size is None  # a 200 has no Content-Range: the size stays unknown
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_token_and_signed_url_appear_in_no_log_repr_or_error(tea, granules, caplog):
     url = tea.url_for(granules[1].name)
     with caplog.at_level(logging.DEBUG):
