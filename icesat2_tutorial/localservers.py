@@ -638,6 +638,8 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
                 (first, last), code = wanted, 206  # type: ignore[misc]
             length = last - first + 1
             with path.open("rb") as f:
+                # counted before the answer leaves: a client that has it sees it counted
+                owner._record(code)
                 self.send_response(code)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(length))
@@ -652,6 +654,7 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
                         chunk = f.read(min(_CHUNK, length - sent))
                         if not chunk:
                             break  # file shrank underneath us; the client will notice
+                        owner._record_bytes(len(chunk))  # before it leaves, as above
                         self.wfile.write(chunk)
                         sent += len(chunk)
         except OSError:
@@ -659,7 +662,6 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
             logger.debug("HTTP stand-in: %s %s failed", self.command, self._url_path())
             self.close_connection = True
             return
-        owner._record(code, sent)
 
     def _check_token(self, token: str | None) -> tuple[int, dict[str, str]] | None:
         """``None`` if allowed, else ``(status, headers)``.
@@ -710,12 +712,12 @@ class _RangeRequestHandler(BaseHTTPRequestHandler):
         return urllib.parse.urlsplit(self.path).path
 
     def _send_empty(self, code: int, headers: dict[str, str] | None = None) -> None:
+        self.server.owner._record(code)  # before the answer leaves (see _serve)
         self.send_response(code)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.server.owner._record(code, 0)
 
     # -- logging: never to stderr, never a header ---------------------------------------
 
@@ -906,6 +908,9 @@ class LocalHTTPServer(_BackgroundServer):
             ``303`` answers (``redirect=True``: one per request to the endpoint itself).
         ``bytes_sent``
             Body bytes sent for 200 and 206 answers.
+
+        Each answer is counted just before it is sent, so a client that has received an
+        answer finds it in the counters (a piece of body is counted as it goes out).
         """
         with self._lock:
             return dict(self._stats)
@@ -927,7 +932,11 @@ class LocalHTTPServer(_BackgroundServer):
         return {"requests": 0, "full": 0, "partial": 0, "rejected": 0, "bytes_sent": 0,
                 "redirects": 0}
 
-    def _record(self, code: int, body_bytes: int) -> None:
+    def _record_bytes(self, body_bytes: int) -> None:
+        with self._lock:
+            self._stats["bytes_sent"] += body_bytes
+
+    def _record(self, code: int) -> None:
         with self._lock:
             self._stats["requests"] += 1
             if code == 200:
@@ -938,4 +947,3 @@ class LocalHTTPServer(_BackgroundServer):
                 self._stats["rejected"] += 1
             elif 300 <= code < 400:
                 self._stats["redirects"] += 1
-            self._stats["bytes_sent"] += body_bytes
