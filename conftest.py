@@ -17,5 +17,6 @@ NBVAL_SANITIZE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
 
 def pytest_configure(config: pytest.Config) -> None:
     # set here, not in addopts, so that the path holds from whatever directory pytest runs in
-    if getattr(config.option, "nbval_sanitize_with", "absent") is None:
+    # (and only where nbval is installed, and the command line did not name another file)
+    if hasattr(config.option, "nbval_sanitize_with") and config.option.nbval_sanitize_with is None:
         config.option.nbval_sanitize_with = str(NBVAL_SANITIZE)

@@ -1,4 +1,5 @@
-"""Faults to inject into a run: a flaky TCP proxy, and granule sources that misbehave in a worker.
+"""Faults to inject into a run: a flaky TCP proxy, an HTTP server that misbehaves as told,
+and granule sources that misbehave in a worker.
 
 A helper module (not a test module) so that Dask worker processes can import it: they are
 spawned with the test process's ``sys.path``, so objects pickled by reference from here
@@ -7,14 +8,29 @@ unpickle there.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free port of 127.0.0.1 from a daemon thread; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def flaky_proxy(target_port: int, refuse_first: int) -> tuple[int, threading.Event, list[int]]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import http.server
 import logging
-import threading
 import time
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from faults import serving
 from h5coro import filedriver
 
 from icesat2_tutorial import drivers, read_granule, reader
@@ -109,10 +109,8 @@ def test_stale_kept_alive_connection_is_replaced(granules, monkeypatch):
     data = granules[0].read_bytes()
     _SilentlyClosingHandler.data = data
     _SilentlyClosingHandler.connections = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SilentlyClosingHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{server.server_port}")
+    with serving(_SilentlyClosingHandler) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
         creds = {"accessKeyId": "a" * 20, "secretAccessKey": "b" * 40, "sessionToken": "c" * 40}
         d = drivers.PresignedS3Driver("bucket/granule.h5", creds)
         assert d.read(0, 100) == data[:100]
@@ -121,9 +119,6 @@ def test_stale_kept_alive_connection_is_replaced(granules, monkeypatch):
         for start in (1000, 50_000, 7):
             assert d.read(start, 5000) == data[start:start + 5000]
         assert len(_SilentlyClosingHandler.connections) == 4  # a fresh one for each read
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_one_boto3_session_per_credentials(s3_env, granules, monkeypatch):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import http.server
 import logging
-import threading
 import time
 
 import pandas as pd
 import pytest
+from faults import serving
 from h5coro import h5coro, webdriver
 
 from icesat2_tutorial import drivers, read_granule
@@ -164,18 +164,13 @@ class _LoginPage(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_login_page_is_refused_with_a_message():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LoginPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/ATL10-02_20190901000000_00010401_006_01.h5"
-    try:
+    with serving(_LoginPage) as base:
+        url = f"{base}/ATL10-02_20190901000000_00010401_006_01.h5"
         with pytest.raises(webdriver.FatalError, match="web page"):
             drivers.RedirectOnceHTTPDriver(url, None).read(0, 8)
         with pytest.raises(AccessError, match="web page") as info:
             read_granule(url)
         assert url in str(info.value)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _IgnoresRange(http.server.BaseHTTPRequestHandler):
@@ -195,18 +190,12 @@ class _IgnoresRange(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_server_that_ignores_range_still_gives_the_range(granules):
-    data = granules[0].read_bytes()
-    handler = type("Handler", (_IgnoresRange,), {"payload": data})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        d = drivers.RedirectOnceHTTPDriver(f"http://127.0.0.1:{server.server_port}/g.h5", None)
+    data = _IgnoresRange.payload = granules[0].read_bytes()
+    with serving(_IgnoresRange) as base:
+        d = drivers.RedirectOnceHTTPDriver(f"{base}/g.h5", None)
         for offset, size in [(0, 8), (4000, 70_000), (len(data) - 10, 10)]:
             assert d.read(offset, size) == data[offset: offset + size]
         assert d.object_size is None  # a 200 has no Content-Range: the size stays unknown
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_token_and_signed_url_appear_in_no_log_repr_or_error(tea, granules, caplog):
